@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every test of the solution, fault-injection tests included, as CI does.
+#
+# The fault tests make clients vanish for real: they drop packets with nftables, which needs a
+# private network namespace. `unshare -rn` makes one without root; inside it there is only a
+# loopback interface, so no test traffic can leave the machine. Restore and build happen first,
+# outside it, because the namespace has no route to the package registries.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration=${CONFIGURATION:-Release}
+results=artifacts/test-results
+
+if ! command -v nft >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "Installing nftables (the fault tests drop packets with it)..."
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+  else
+    echo "The fault tests need nftables: sudo apt-get install nftables" >&2
+    exit 1
+  fi
+fi
+
+dotnet build KeepAlive.AspNetCore.sln -c "$configuration" -nologo -clp:ErrorsOnly
+
+rm -rf "$results"
+# Inside the namespace a fault test that cannot drop packets fails instead of skipping.
+export KEEPALIVE_REQUIRE_FAULT_TESTS=1
+status=0
+unshare -rn sh -c 'ip link set lo up && exec "$@"' sh \
+  dotnet test KeepAlive.AspNetCore.sln -c "$configuration" --no-build -nologo \
+    --logger "trx" --logger "console;verbosity=normal" --results-directory "$results" || status=$?
+
+# One closing line over every test project, from the result files.
+python3 - "$results" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+ns = {"t": "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"}
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for path in glob.glob(sys.argv[1] + "/*.trx"):
+    c = ET.parse(path).getroot().find("t:ResultSummary/t:Counters", ns)
+    counts["passed"] += int(c.get("passed")); counts["failed"] += int(c.get("failed")) + int(c.get("error"))
+    counts["skipped"] += int(c.get("notExecuted"))
+print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
+exit $status

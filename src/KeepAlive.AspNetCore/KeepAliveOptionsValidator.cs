@@ -1,0 +1,61 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Options;
+
+namespace KeepAlive.AspNetCore;
+
+/// <summary>
+/// Validates a <see cref="KeepAliveOptions"/> against the ranges the kernel accepts. Every message names
+/// the configuration key, the bad value and the allowed range.
+/// </summary>
+internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : IValidateOptions<KeepAliveOptions>
+{
+    // tcp(7): TCP_KEEPIDLE and TCP_KEEPINTVL take 1..MAX_TCP_KEEPIDLE/INTVL (32767) seconds,
+    // TCP_KEEPCNT 1..MAX_TCP_KEEPCNT (127); anything else is EINVAL.
+    internal const int MaxKeepAliveSeconds = 32767;
+    internal const int MaxProbeCount = 127;
+
+    internal const string SecondsRange = "00:00:01 to 09:06:07 (1 to 32767 seconds), in whole seconds";
+    internal const string ProbeCountRange = "1 to 127";
+    // TCP_USER_TIMEOUT is an int of milliseconds; a negative value is EINVAL.
+    internal const string UserTimeoutRange = "00:00:00 (off) to 24.20:31:23.647 (int.MaxValue milliseconds), in whole milliseconds";
+
+    public ValidateOptionsResult Validate(string? name, KeepAliveOptions options)
+    {
+        // Unparsable configuration values were skipped when binding; report them here, at startup.
+        var failures = new List<string>();
+        KeepAliveConfiguration.Bind(configuration.GetSection(KeepAliveOptions.SectionName), new KeepAliveOptions(), failures);
+        failures.AddRange(Validate(options, KeepAliveOptions.SectionName));
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <summary>Range checks of the values, with keys under <paramref name="section"/>.</summary>
+    public static IEnumerable<string> Validate(KeepAliveOptions options, string section)
+    {
+        if (!IsWholeSecondsInRange(options.Idle))
+            yield return OutOfRange($"{section}:{nameof(options.Idle)}", options.Idle, SecondsRange);
+        if (!IsWholeSecondsInRange(options.Interval))
+            yield return OutOfRange($"{section}:{nameof(options.Interval)}", options.Interval, SecondsRange);
+        if (options.ProbeCount is < 1 or > MaxProbeCount)
+            yield return $"{section}:{nameof(options.ProbeCount)} is {options.ProbeCount.ToString(CultureInfo.InvariantCulture)}; allowed: {ProbeCountRange}.";
+        if (options.UserTimeout is { } userTimeout &&
+            (userTimeout < TimeSpan.Zero || userTimeout.TotalMilliseconds > int.MaxValue || userTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0))
+            yield return OutOfRange($"{section}:{nameof(options.UserTimeout)}", userTimeout, UserTimeoutRange);
+    }
+
+    internal static string NotADuration(string key, string? value, string range) =>
+        $"{key}: '{value}' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), allowed: {range}.";
+
+    private static string OutOfRange(string key, TimeSpan value, string range)
+    {
+        // TimeSpan.Parse reads a bare number as days ("60" is 60.00:00:00): say so, it is the common slip.
+        var hint = value >= TimeSpan.FromDays(1) && value.Ticks % TimeSpan.TicksPerDay == 0
+            ? " (a bare number is read as days; write 00:01:00 for one minute)"
+            : "";
+        return $"{key} is {value.ToString("c", CultureInfo.InvariantCulture)}{hint}; allowed: {range}.";
+    }
+
+    private static bool IsWholeSecondsInRange(TimeSpan value) =>
+        value >= TimeSpan.FromSeconds(1) && value <= TimeSpan.FromSeconds(MaxKeepAliveSeconds) &&
+        value.Ticks % TimeSpan.TicksPerSecond == 0;
+}

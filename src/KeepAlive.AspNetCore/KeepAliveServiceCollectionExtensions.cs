@@ -1,0 +1,51 @@
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace KeepAlive.AspNetCore;
+
+/// <summary>The services behind <c>UseKeepAlivePolicy()</c>.</summary>
+internal static class KeepAliveServiceCollectionExtensions
+{
+    internal const string LoggerCategory = "KeepAlive.AspNetCore";
+
+    public static IServiceCollection AddKeepAlivePolicy(this IServiceCollection services, Action<KeepAliveOptions>? configure)
+    {
+        services.AddOptions<KeepAliveOptions>().ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<KeepAliveOptions>, KeepAliveOptionsSetup>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeepAliveOptions>, KeepAliveOptionsValidator>());
+        if (configure is not null)
+            services.Configure(configure);
+
+        if (services.Any(d => d.ServiceType == typeof(KeepAlivePolicy)))
+            return services; // called before: the transports are wrapped already
+
+        services.AddSingleton(sp => KeepAlivePolicy.Create(
+            sp.GetRequiredService<IOptions<KeepAliveOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory)));
+
+        var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();
+        if (transports.Count == 0)
+        {
+            throw new InvalidOperationException(
+                "UseKeepAlivePolicy() found no Kestrel transport to apply the policy to. Call it after UseKestrel() " +
+                "(WebApplication.CreateBuilder and ConfigureWebHostDefaults call UseKestrel for you).");
+        }
+        foreach (var transport in transports)
+        {
+            services.Remove(transport);
+            services.Add(ServiceDescriptor.Describe(
+                typeof(IConnectionListenerFactory),
+                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicy>()),
+                transport.Lifetime));
+        }
+        return services;
+    }
+
+    private static object Create(IServiceProvider services, ServiceDescriptor descriptor) =>
+        descriptor.ImplementationInstance
+        ?? descriptor.ImplementationFactory?.Invoke(services)
+        ?? ActivatorUtilities.CreateInstance(services, descriptor.ImplementationType!);
+}
