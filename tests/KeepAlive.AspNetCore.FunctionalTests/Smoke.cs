@@ -1,2 +1,0 @@
-namespace KeepAlive.AspNetCore.FunctionalTests;
-public class Smoke { [Fact] public void Runs() => Assert.True(true); }
