@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using KeepAlive.AspNetCore;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
@@ -37,7 +38,7 @@ public static class KeepAliveListenOptionsExtensions
         listenOptions.Use(next =>
         {
             var policy = CreatePolicy(listenOptions.ApplicationServices, configure);
-            return new KeepAliveConnectionMiddleware(next, policy).OnConnectionAsync;
+            return new KeepAliveConnectionMiddleware(next, policy, listenOptions).OnConnectionAsync;
         });
         return listenOptions;
     }
@@ -63,6 +64,8 @@ public static class KeepAliveListenOptionsExtensions
             throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
 
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory) ?? NullLogger.Instance;
-        return KeepAlivePolicy.Create(options, logger);
+        var metrics = services.GetService<KeepAliveMetrics>() ?? new KeepAliveMetrics(services.GetRequiredService<IMeterFactory>());
+        // Named after the app-wide policy unless this endpoint changed it.
+        return KeepAlivePolicy.Create(configure is null ? KeepAlivePolicy.DefaultName : "endpoint", options, metrics, logger);
     }
 }

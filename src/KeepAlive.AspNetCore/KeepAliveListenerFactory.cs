@@ -24,6 +24,8 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
 
     private sealed class Listener(IConnectionListener inner, KeepAlivePolicy policy) : IConnectionListener
     {
+        private readonly KeepAliveEndpoint _endpoint = KeepAliveEndpoint.From(inner.EndPoint);
+
         public EndPoint EndPoint => inner.EndPoint;
 
         // Pooled: an accept usually completes asynchronously, and a plain async ValueTask would then
@@ -32,9 +34,7 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
             var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            if (connection is not null)
-                policy.Apply(connection);
-            return connection;
+            return connection is null ? null : policy.Apply(connection, _endpoint);
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);

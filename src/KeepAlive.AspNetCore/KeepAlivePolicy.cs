@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
@@ -13,15 +14,24 @@ namespace KeepAlive.AspNetCore;
 /// </summary>
 internal sealed partial class KeepAlivePolicy
 {
+    /// <summary>The name of the app-wide policy in metrics and logs.</summary>
+    public const string DefaultName = "default";
+
     private readonly KeepAliveSocketOption[] _socketOptions;
+    private readonly KeepAliveMetrics _metrics;
     private readonly ILogger _logger;
 
-    private KeepAlivePolicy(KeepAliveOptions options, KeepAliveSocketOption[] socketOptions, ILogger logger)
+    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger)
     {
+        Name = name;
         Options = options;
         _socketOptions = socketOptions;
+        _metrics = metrics;
         _logger = logger;
     }
+
+    /// <summary>The policy's name: the <c>keepalive.policy</c> attribute of its metrics.</summary>
+    public string Name { get; }
 
     /// <summary>The options this policy was built from.</summary>
     public KeepAliveOptions Options { get; }
@@ -33,7 +43,7 @@ internal sealed partial class KeepAlivePolicy
     /// Resolves the options for this platform. Logs, once, each option the platform lacks (the others
     /// still apply) and a user timeout that cuts keepalive short.
     /// </summary>
-    public static KeepAlivePolicy Create(KeepAliveOptions options, ILogger logger)
+    public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger)
     {
         var wanted = new List<KeepAliveSocketOption?>();
         if (options.Enabled)
@@ -61,24 +71,45 @@ internal sealed partial class KeepAlivePolicy
         }
 
         var supported = wanted.OfType<KeepAliveSocketOption>().Where(o => IsSupported(o, logger)).ToArray();
-        Log.PolicyCreated(logger, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount, Format(userTimeout),
+        Log.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount, Format(userTimeout),
             string.Join(", ", supported.Select(o => o.KernelName)));
-        return new KeepAlivePolicy(options, supported, logger);
+        return new KeepAlivePolicy(name, options, supported, metrics, logger);
     }
 
     /// <summary>
-    /// Sets the policy on the connection's socket when it is a TCP socket (IPv4 or IPv6). Unix domain
-    /// sockets, named pipes, QUIC and in-memory transports have no TCP socket and are left alone. A
-    /// failure is logged; the connection is served either way.
+    /// Sets the policy on the connection's socket when it is a TCP socket (IPv4 or IPv6) and returns the
+    /// connection to hand on: one that watches for the peer going silent. Unix domain sockets, named
+    /// pipes, QUIC and in-memory transports have no TCP socket: they are returned untouched. A failure
+    /// to set an option is logged and counted; the connection is served either way.
     /// </summary>
-    /// <returns><see langword="true"/> when the connection has a TCP socket and every option was set.</returns>
-    public bool Apply(ConnectionContext connection)
+    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint)
     {
+        if (connection is KeepAliveConnection tracked)
+        {
+            // An endpoint's own policy over the app-wide one, already set at accept.
+            tracked.Policy = this;
+            SetOptions(tracked.Socket, connection, endpoint);
+            return tracked;
+        }
+
         var socket = connection.Features.Get<IConnectionSocketFeature>()?.Socket;
         if (socket is null || socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
-            return false;
+            return connection;
 
-        var applied = true;
+        SetOptions(socket, connection, endpoint);
+        _metrics.ConnectionApplied(endpoint, Name);
+        return new KeepAliveConnection(connection, socket, this, endpoint);
+    }
+
+    /// <summary>Reports a connection the kernel ended because its peer stopped answering.</summary>
+    public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence)
+    {
+        _metrics.ConnectionLost(endpoint, Name, cause, silence);
+        Log.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), silence?.TotalSeconds, Name);
+    }
+
+    private void SetOptions(Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
+    {
         foreach (var option in _socketOptions)
         {
             try
@@ -88,11 +119,11 @@ internal sealed partial class KeepAlivePolicy
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
                 // The peer may already be gone (the socket closed under us); the connection goes on without the option.
-                applied = false;
-                Log.SocketOptionFailed(_logger, option.KernelName, connection.ConnectionId, (ex as SocketException)?.SocketErrorCode.ToString() ?? "socket closed");
+                var error = ex is SocketException socketException ? socketException.SocketErrorCode.ToString() : "socket_closed";
+                _metrics.PolicyError(endpoint, Name, option.KernelName, error);
+                Log.SocketOptionFailed(_logger, option.KernelName, connection.ConnectionId, error);
             }
         }
-        return applied;
     }
 
     // Whether the platform accepts the option, tried once on a throwaway socket so that a platform
@@ -125,7 +156,11 @@ internal sealed partial class KeepAlivePolicy
         [LoggerMessage(3, LogLevel.Warning, "KeepAlive:UserTimeout ({UserTimeout}) is shorter than Idle + Interval x ProbeCount ({KeepAliveSpan}): an idle connection is dropped once the user timeout has passed and a probe is unanswered, after fewer than {ProbeCount} probes (Linux ignores TCP_KEEPCNT then).", EventName = "UserTimeoutCutsKeepAliveShort")]
         public static partial void UserTimeoutCutsKeepAliveShort(ILogger logger, string userTimeout, string keepAliveSpan, int probeCount);
 
-        [LoggerMessage(4, LogLevel.Information, "KeepAlive policy: Enabled {Enabled}, Idle {Idle}, Interval {Interval}, ProbeCount {ProbeCount}, UserTimeout {UserTimeout}; sets {SocketOptions} on each accepted TCP connection.", EventName = "PolicyCreated")]
-        public static partial void PolicyCreated(ILogger logger, bool enabled, string idle, string interval, int probeCount, string userTimeout, string socketOptions);
+        [LoggerMessage(4, LogLevel.Information, "KeepAlive policy {Policy}: Enabled {Enabled}, Idle {Idle}, Interval {Interval}, ProbeCount {ProbeCount}, UserTimeout {UserTimeout}; sets {SocketOptions} on each accepted TCP connection.", EventName = "PolicyCreated")]
+        public static partial void PolicyCreated(ILogger logger, string policy, bool enabled, string idle, string interval, int probeCount, string userTimeout, string socketOptions);
+
+        // One line per lost connection, no stack trace: an outage of thousands of clients stays readable.
+        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): the peer was silent for {SilenceSeconds} s before the server closed it. Policy {Policy}.", EventName = "ConnectionLost")]
+        public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, double? silenceSeconds, string policy);
     }
 }

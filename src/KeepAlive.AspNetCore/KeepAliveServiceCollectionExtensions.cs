@@ -22,8 +22,12 @@ internal static class KeepAliveServiceCollectionExtensions
         if (services.Any(d => d.ServiceType == typeof(KeepAlivePolicy)))
             return services; // called before: the transports are wrapped already
 
+        services.AddMetrics();
+        services.TryAddSingleton<KeepAliveMetrics>();
         services.AddSingleton(sp => KeepAlivePolicy.Create(
+            KeepAlivePolicy.DefaultName,
             sp.GetRequiredService<IOptions<KeepAliveOptions>>().Value,
+            sp.GetRequiredService<KeepAliveMetrics>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory)));
 
         var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();

@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace KeepAlive.AspNetCore;
+
+/// <summary>
+/// The library's instruments, on the meter <see cref="KeepAliveInstrumentation.MeterName"/>, in the
+/// shape of Kestrel's own <c>KestrelMetrics</c>: created once through <see cref="IMeterFactory"/>,
+/// each recording gated on <see cref="Instrument.Enabled"/>.
+/// </summary>
+internal sealed class KeepAliveMetrics
+{
+    private readonly Counter<long> _appliedConnections;
+    private readonly Counter<long> _lostConnections;
+    private readonly Histogram<double> _lostConnectionSilence;
+    private readonly Counter<long> _policyErrors;
+
+    public KeepAliveMetrics(IMeterFactory meterFactory)
+    {
+        var meter = meterFactory.Create(KeepAliveInstrumentation.MeterName);
+
+        _appliedConnections = meter.CreateCounter<long>(
+            "keepalive.applied_connections",
+            unit: "{connection}",
+            description: "Accepted TCP connections the keepalive policy was applied to.");
+
+        _lostConnections = meter.CreateCounter<long>(
+            "keepalive.lost_connections",
+            unit: "{connection}",
+            description: "Connections the kernel ended because the peer stopped answering, or answered a keepalive probe with a reset.");
+
+        _lostConnectionSilence = meter.CreateHistogram<double>(
+            "keepalive.lost_connection.silence",
+            unit: "s",
+            description: "For each lost connection, the time from the last data received from the peer until the server closed it.",
+            advice: new InstrumentAdvice<double>
+            {
+                // From seconds (an aggressive policy) to the kernel's default 2 h 11 min.
+                HistogramBucketBoundaries = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800],
+            });
+
+        _policyErrors = meter.CreateCounter<long>(
+            "keepalive.policy_errors",
+            unit: "{error}",
+            description: "Socket options of the keepalive policy that could not be applied to a connection.");
+    }
+
+    public void ConnectionApplied(KeepAliveEndpoint endpoint, string policyName)
+    {
+        if (_appliedConnections.Enabled)
+        {
+            var tags = endpoint.Tags(policyName);
+            _appliedConnections.Add(1, tags);
+        }
+    }
+
+    public void PolicyError(KeepAliveEndpoint endpoint, string policyName, string option, string error)
+    {
+        if (_policyErrors.Enabled)
+        {
+            var tags = endpoint.Tags(policyName);
+            tags.Add("keepalive.option", option);
+            tags.Add("error.type", error);
+            _policyErrors.Add(1, tags);
+        }
+    }
+
+    public void ConnectionLost(KeepAliveEndpoint endpoint, string policyName, LostConnectionCause cause, TimeSpan? silence)
+    {
+        if (!_lostConnections.Enabled && !_lostConnectionSilence.Enabled)
+            return;
+        var tags = endpoint.Tags(policyName);
+        tags.Add("error.type", cause.ToErrorType());
+        _lostConnections.Add(1, tags);
+        if (silence is { } value)
+            _lostConnectionSilence.Record(value.TotalSeconds, tags);
+    }
+}
+
+/// <summary>
+/// Where connections are accepted: the attributes every instrument carries, computed (and the port
+/// boxed) once per listening endpoint rather than per connection.
+/// </summary>
+internal sealed class KeepAliveEndpoint(string? address, int? port, string? networkType)
+{
+    private readonly object? _port = port;
+
+    public static KeepAliveEndpoint From(System.Net.EndPoint? endPoint) => endPoint is System.Net.IPEndPoint ip
+        ? new(ip.Address.ToString(), ip.Port, ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4")
+        : new(null, null, null);
+
+    public TagList Tags(string policyName)
+    {
+        var tags = new TagList();
+        if (address is not null)
+        {
+            tags.Add("server.address", address);
+            tags.Add("server.port", _port);
+            tags.Add("network.type", networkType);
+        }
+        tags.Add("keepalive.policy", policyName);
+        return tags;
+    }
+}
