@@ -1,6 +1,8 @@
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -8,6 +10,17 @@ var builder = WebApplication.CreateBuilder(args);
 builder.UseKeepAlivePolicy();
 
 var app = builder.Build();
+
+// Metrics to the OTLP endpoint in OTEL_EXPORTER_OTLP_ENDPOINT (OTEL_EXPORTER_OTLP_PROTOCOL and
+// OTEL_METRIC_EXPORT_INTERVAL apply as usual). This uses the SDK's own entry point, disposed (and so
+// flushed) when the app stops: OpenTelemetry.Extensions.Hosting, whose services.AddOpenTelemetry()
+// would tie it to the host, is not on this project's package mirror.
+using var telemetry = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
+    ? OpenTelemetrySdk.Create(otel => otel.WithMetrics(metrics => metrics
+        .AddKeepAliveInstrumentation()
+        .AddMeter("Microsoft.AspNetCore.Server.Kestrel") // kestrel.active_connections, kestrel.connection.duration
+        .AddOtlpExporter()))
+    : null;
 
 app.MapGet("/", () => "KeepAlive.AspNetCore sample. GET /events for a server-sent event stream, /connection for this connection's socket options.");
 
