@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace KeepAlive.AspNetCore.Tests.Infrastructure;
 
 /// <summary>
-/// A connected TCP pair on 127.0.0.1: <see cref="Server"/> is the accepted socket, as Kestrel's
+/// A connected TCP pair on loopback: <see cref="Server"/> is the accepted socket, as Kestrel's
 /// socket transport would hand it to the policy.
 /// </summary>
 internal sealed class LoopbackTcpPair : IDisposable
@@ -19,15 +19,17 @@ internal sealed class LoopbackTcpPair : IDisposable
 
     public Socket Server { get; }
 
-    public static async Task<LoopbackTcpPair> ConnectAsync()
+    /// <param name="address">The loopback address to use; 127.0.0.1 when not given.</param>
+    public static async Task<LoopbackTcpPair> ConnectAsync(IPAddress? address = null)
     {
+        address ??= IPAddress.Loopback;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         timeout.CancelAfter(TimeSpan.FromSeconds(10));
 
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(address, 0));
         listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var client = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
             var accept = listener.AcceptAsync(timeout.Token);
