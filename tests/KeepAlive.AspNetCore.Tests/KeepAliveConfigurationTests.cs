@@ -1,7 +1,9 @@
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore.Tests;
@@ -136,6 +138,25 @@ public class KeepAliveConfigurationTests
 
         Assert.Null(options.UserTimeout);
         Assert.Equal(TimeSpan.FromSeconds(7 + 3 * 4), options.EffectiveUserTimeout);
+    }
+
+    [Fact]
+    public void Generic_host_entry_point_reads_the_same_section()
+    {
+        // IWebHostBuilder.UseKeepAlivePolicy, for apps on Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...).
+        using var host = new HostBuilder()
+            .ConfigureAppConfiguration(c => c.AddInMemoryCollection([KeyValuePair.Create("KeepAlive:ProbeCount", (string?)"4")]))
+            .ConfigureWebHost(web => web
+                .UseKestrel()
+                .UseUrls("http://127.0.0.1:0")
+                .UseKeepAlivePolicy(o => o.Idle = TimeSpan.FromSeconds(20))
+                .Configure(_ => { }))
+            .Build();
+
+        var options = host.Services.GetRequiredService<IOptions<KeepAliveOptions>>().Value;
+
+        Assert.Equal(4, options.ProbeCount);
+        Assert.Equal(TimeSpan.FromSeconds(20), options.Idle);
     }
 
     // The options as the host resolves them for the transport; the host is never started, so no socket is opened.

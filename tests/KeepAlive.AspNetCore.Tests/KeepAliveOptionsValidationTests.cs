@@ -3,6 +3,7 @@ using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore.Tests;
@@ -15,6 +16,7 @@ namespace KeepAlive.AspNetCore.Tests;
 public class KeepAliveOptionsValidationTests
 {
     private const string Seconds = "1 to 32767 seconds";
+    private const string SecondsRange = "00:00:01 to 09:06:07 (1 to 32767 seconds)";
     private const string WholeSeconds = "whole seconds";
     private const string ProbeCountRange = "1 to 127";
     private const string UserTimeoutRange = "00:00:00 (off) to 24.20:31:23.647";
@@ -65,6 +67,37 @@ public class KeepAliveOptionsValidationTests
             Assert.Contains(fragment, message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Idle", SecondsRange)]
+    [InlineData("Interval", SecondsRange)]
+    [InlineData("UserTimeout", UserTimeoutRange)]
+    public async Task Section_where_a_duration_is_expected_is_reported_not_read_as_empty(string key, string range)
+    {
+        // JSON such as "UserTimeout": { "Milliseconds": 5000 } has no value, only children; taking it for
+        // "not set" would start with a policy the operator did not write.
+        var failure = await StartupFailureAsync(
+            [KeyValuePair.Create($"KeepAlive:{key}:Milliseconds", (string?)"5000")], b => b.UseKeepAlivePolicy());
+
+        var message = Assert.Single(failure.Failures);
+        Assert.Contains($"KeepAlive:{key}", message, StringComparison.Ordinal);
+        Assert.Contains(range, message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("1")]
+    [InlineData("5")]
+    [InlineData("24")]
+    public async Task Bare_number_for_UserTimeout_is_not_silently_read_as_days(string value)
+    {
+        // "5" meant seconds or milliseconds, never 5 days; for Idle and Interval every bare number is out of
+        // range and gets the hint, but 1 to 24 days fit TCP_USER_TIMEOUT, so they started without a word.
+        var failure = await StartupFailureAsync(Configuration(("UserTimeout", value)), b => b.UseKeepAlivePolicy());
+
+        var message = Assert.Single(failure.Failures);
+        Assert.Contains("KeepAlive:UserTimeout", message, StringComparison.Ordinal);
+        Assert.Contains(BareNumberHint, message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Several_bad_keys_report_every_message_at_once()
     {
@@ -93,8 +126,29 @@ public class KeepAliveOptionsValidationTests
         var outcome = await TestHost.BuildStartAndStopAsync(
             TestHost.CreateBuilder(Configuration(("ProbeCount", "0")), b => b.UseKeepAlivePolicy()));
 
-        Assert.Null(outcome.BuildException);
+        Assert.True(outcome.BuildException is null, $"Build() threw, before the host was started: {outcome.BuildException}");
         Assert.IsType<OptionsValidationException>(outcome.StartException);
+    }
+
+    [Fact]
+    public void Without_Kestrel_UseKeepAlivePolicy_fails_fast_and_says_what_to_call_first()
+    {
+        // An empty builder has no server; a policy that silently applied to nothing would look like it worked.
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+
+        var error = Assert.Throws<InvalidOperationException>(() => builder.UseKeepAlivePolicy());
+
+        Assert.Contains("UseKestrel()", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void On_a_generic_host_UseKeepAlivePolicy_before_UseKestrel_fails_when_the_host_is_built()
+    {
+        var host = new HostBuilder().ConfigureWebHost(web => web.UseKeepAlivePolicy().UseKestrel().Configure(_ => { }));
+
+        var error = Assert.Throws<InvalidOperationException>(() => host.Build());
+
+        Assert.Contains("after UseKestrel()", error.Message, StringComparison.Ordinal);
     }
 
     public static TheoryData<string, Action<KeepAliveOptions>, string[]> BadCode => new()
@@ -191,6 +245,7 @@ public class KeepAliveOptionsValidationTests
         IEnumerable<KeyValuePair<string, string?>>? configuration, Action<WebApplicationBuilder> configure, bool defaultEndpoint = true)
     {
         var outcome = await TestHost.BuildStartAndStopAsync(TestHost.CreateBuilder(configuration, configure, defaultEndpoint));
+        Assert.True(outcome.Failure is not null, "The app started; an OptionsValidationException was expected.");
         return Assert.IsType<OptionsValidationException>(outcome.Failure);
     }
 
