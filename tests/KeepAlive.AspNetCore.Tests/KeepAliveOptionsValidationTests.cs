@@ -41,9 +41,9 @@ public class KeepAliveOptionsValidationTests
         { "Interval", "60", ["KeepAlive:Interval", "60.00:00:00", Seconds, BareNumberHint] },
         { "Interval", "abc", ["KeepAlive:Interval", "'abc'", NotADuration, Seconds] },
         // TCP_KEEPCNT: 1..127.
-        { "ProbeCount", "0", ["KeepAlive:ProbeCount", "0", ProbeCountRange] },
-        { "ProbeCount", "128", ["KeepAlive:ProbeCount", "128", ProbeCountRange] },
-        { "ProbeCount", "-1", ["KeepAlive:ProbeCount", "-1", ProbeCountRange] },
+        { "ProbeCount", "0", ["KeepAlive:ProbeCount", "is 0;", ProbeCountRange] },
+        { "ProbeCount", "128", ["KeepAlive:ProbeCount", "is 128;", ProbeCountRange] },
+        { "ProbeCount", "-1", ["KeepAlive:ProbeCount", "is -1;", ProbeCountRange] },
         { "ProbeCount", "six", ["KeepAlive:ProbeCount", "'six'", "not a whole number", ProbeCountRange] },
         // TCP_USER_TIMEOUT: an int of milliseconds, negative is EINVAL.
         { "UserTimeout", "-00:00:01", ["KeepAlive:UserTimeout", "-00:00:01", UserTimeoutRange] },
@@ -153,7 +153,7 @@ public class KeepAliveOptionsValidationTests
 
     public static TheoryData<string, Action<KeepAliveOptions>, string[]> BadCode => new()
     {
-        { "ProbeCount = 0", o => o.ProbeCount = 0, ["KeepAlive:ProbeCount", "0", ProbeCountRange] },
+        { "ProbeCount = 0", o => o.ProbeCount = 0, ["KeepAlive:ProbeCount", "is 0;", ProbeCountRange] },
         { "Idle = 1.5 s", o => o.Idle = TimeSpan.FromMilliseconds(1500), ["KeepAlive:Idle", "00:00:01.5", Seconds, WholeSeconds] },
         { "Interval = 32768 s", o => o.Interval = TimeSpan.FromSeconds(32768), ["KeepAlive:Interval", "09:06:08", Seconds] },
         { "UserTimeout = -1 ms", o => o.UserTimeout = TimeSpan.FromMilliseconds(-1), ["KeepAlive:UserTimeout", "-00:00:00.001", UserTimeoutRange] },
