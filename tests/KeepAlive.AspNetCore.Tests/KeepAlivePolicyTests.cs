@@ -1,0 +1,221 @@
+using System.Net;
+using System.Net.Sockets;
+using KeepAlive.AspNetCore.Tests.Infrastructure;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Logging;
+
+namespace KeepAlive.AspNetCore.Tests;
+
+/// <summary>
+/// The policy on a real accepted loopback socket, read back from the kernel by Linux option numbers.
+/// Linux only: elsewhere the numbers and the user-timeout option differ.
+/// </summary>
+public class KeepAlivePolicyTests
+{
+    [Fact]
+    public async Task Apply_sets_every_option_in_the_kernels_units()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var logger = new TestLogger();
+        var policy = KeepAlivePolicy.Create(
+            new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, logger);
+
+        var applied = policy.Apply(Connection(pair.Server));
+
+        Assert.True(applied);
+        // Seconds for the keepalive options, milliseconds for the user timeout: 7 + 3 x 4 = 19 s.
+        Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
+        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Apply_sets_an_explicit_user_timeout_to_the_millisecond()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new TestLogger());
+
+        Assert.True(policy.Apply(Connection(pair.Server)));
+
+        Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 150_500), KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task Apply_works_on_IPv6_sockets()
+    {
+        SkipUnlessLinux();
+        Assert.SkipUnless(Socket.OSSupportsIPv6, "IPv6 is not available on this machine.");
+        using var pair = await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback);
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new TestLogger());
+
+        Assert.True(policy.Apply(Connection(pair.Server)));
+
+        Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task Disabled_policy_switches_keepalive_off_and_leaves_the_rest_to_the_kernel()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        // Start from keepalive on (an accepted socket inherits it from a listener that had it) to see it switched off.
+        KernelSocketOptions.SetKeepAlive(pair.Server, true);
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
+
+        Assert.True(policy.Apply(Connection(pair.Server)));
+
+        Assert.Equal(KernelSocketOptions.LinuxDefaults, KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task Disabled_policy_still_sets_an_explicit_user_timeout()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new TestLogger());
+
+        Assert.True(policy.Apply(Connection(pair.Server)));
+
+        Assert.Equal(KernelSocketOptions.LinuxDefaults with { UserTimeoutMilliseconds = 2000 }, KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task Zero_user_timeout_leaves_the_kernel_default_off()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new TestLogger());
+
+        Assert.True(policy.Apply(Connection(pair.Server)));
+
+        Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task Derived_user_timeout_beyond_what_the_kernel_holds_is_not_shortened_silently()
+    {
+        SkipUnlessLinux();
+        // Every value is valid on its own, but Idle + Interval x ProbeCount = 32767 + 32767 x 127 s (48.13:02:56)
+        // is more than TCP_USER_TIMEOUT's int of milliseconds (24.20:31:23.647). Whatever the kernel ends up
+        // with must either be the derived value or be reported, not logged as 48 days while it is 24.
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var logger = new TestLogger();
+        var options = new KeepAliveOptions { Idle = TimeSpan.FromSeconds(32767), Interval = TimeSpan.FromSeconds(32767), ProbeCount = 127 };
+        var policy = KeepAlivePolicy.Create(options, logger);
+
+        policy.Apply(Connection(pair.Server));
+
+        var inKernel = TimeSpan.FromMilliseconds(KernelSocketOptions.Read(pair.Server).UserTimeoutMilliseconds);
+        if (inKernel != options.EffectiveUserTimeout)
+        {
+            Assert.True(
+                logger.Entries.Any(e => e.Level >= LogLevel.Warning && e.Message.Contains("UserTimeout", StringComparison.Ordinal)),
+                $"The kernel holds a user timeout of {inKernel:c}, not the derived {options.EffectiveUserTimeout:c}, and nothing said so. Logged:{Environment.NewLine}" +
+                string.Join(Environment.NewLine, logger.Entries.Select(e => $"  {e.Level} {e.EventId.Name}: {e.Message}")));
+        }
+    }
+
+    [Fact]
+    public void Connection_without_a_socket_is_left_alone()
+    {
+        // In-memory transports (TestServer, named pipes, QUIC) expose no IConnectionSocketFeature.
+        var logger = new TestLogger();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+
+        Assert.False(policy.Apply(new DefaultConnectionContext("in-memory")));
+        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public void Unix_domain_socket_is_left_alone()
+    {
+        SkipUnlessLinux();
+        // TCP options on it would fail (EOPNOTSUPP) and log a warning per connection; SO_KEEPALIVE would be set uselessly.
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        var logger = new TestLogger();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+
+        Assert.False(policy.Apply(Connection(socket)));
+
+        Assert.False(KernelSocketOptions.ReadKeepAlive(socket));
+        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Disposed_socket_logs_SocketOptionFailed_and_does_not_throw()
+    {
+        // A connection can be torn down between accept and Apply; that must cost one log line, not the server.
+        var pair = await LoopbackTcpPair.ConnectAsync();
+        pair.Dispose();
+        var logger = new TestLogger();
+        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+
+        var applied = policy.Apply(Connection(pair.Server, "conn-disposed"));
+
+        Assert.False(applied);
+        var warnings = logger.Entries.Where(e => e.Level == LogLevel.Warning).ToList();
+        Assert.NotEmpty(warnings);
+        Assert.All(warnings, w =>
+        {
+            Assert.Equal("SocketOptionFailed", w.EventId.Name);
+            Assert.Contains("conn-disposed", w.Message, StringComparison.Ordinal);
+            Assert.Null(w.Exception); // expected network event: no stack trace in the log
+        });
+    }
+
+    [Fact]
+    public async Task Middleware_calls_next_even_when_the_options_could_not_be_set()
+    {
+        var pair = await LoopbackTcpPair.ConnectAsync();
+        pair.Dispose();
+        var logger = new TestLogger();
+        var connection = Connection(pair.Server, "conn-disposed");
+        var reached = new List<ConnectionContext>();
+        var middleware = new KeepAliveConnectionMiddleware(
+            c => { reached.Add(c); return Task.CompletedTask; },
+            KeepAlivePolicy.Create(new KeepAliveOptions(), logger));
+
+        await middleware.OnConnectionAsync(connection).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+
+        Assert.Same(connection, Assert.Single(reached));
+        Assert.Contains(logger.Entries, e => e.EventId.Name == "SocketOptionFailed"); // the options really failed
+    }
+
+    [Fact]
+    public async Task Middleware_sets_the_options_before_next_and_lasts_as_long_as_next()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var connection = Connection(pair.Server);
+        KernelSocketOptions? seenByNext = null;
+        var connectionEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var middleware = new KeepAliveConnectionMiddleware(
+            c => { seenByNext = KernelSocketOptions.Read(pair.Server); return connectionEnded.Task; },
+            KeepAlivePolicy.Create(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger()));
+
+        var running = middleware.OnConnectionAsync(connection);
+
+        // Kestrel ends the connection when the returned task completes: it must be next's.
+        Assert.False(running.IsCompleted);
+        connectionEnded.SetResult();
+        await running.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
+        Assert.Equal(7, seenByNext?.IdleSeconds);
+    }
+
+    private static void SkipUnlessLinux() =>
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Reads the options back by Linux option numbers.");
+
+    private static DefaultConnectionContext Connection(Socket socket, string id = "conn-1")
+    {
+        var connection = new DefaultConnectionContext(id);
+        connection.Features.Set<IConnectionSocketFeature>(new SocketFeature(socket));
+        return connection;
+    }
+
+    private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
+    {
+        public Socket Socket => socket;
+    }
+}
