@@ -29,13 +29,19 @@ internal static class KeepAliveConfiguration
         {
             var value = child.Value;
             var key = child.Path;
+            if (value is null && IsKnown(child.Key))
+            {
+                // A section (KeepAlive:Idle:Seconds = 5) where a value belongs: the binder would skip it silently.
+                errors?.Add($"{key} is a section; it takes a single value, allowed: {KeepAliveOptionsValidator.AllowedRange(child.Key)}");
+                continue;
+            }
             switch (child.Key.ToUpperInvariant())
             {
                 case "ENABLED":
                     if (bool.TryParse(value, out var enabled))
                         options.Enabled = enabled;
                     else
-                        errors?.Add($"{key}: '{value}' is not a boolean; use true or false.");
+                        errors?.Add($"{key}: '{value}' is not a boolean; use true or false");
                     break;
                 case "IDLE":
                     if (TryParseDuration(value, out var idle))
@@ -53,7 +59,7 @@ internal static class KeepAliveConfiguration
                     if (int.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var count))
                         options.ProbeCount = count;
                     else
-                        errors?.Add($"{key}: '{value}' is not a whole number; allowed: {KeepAliveOptionsValidator.ProbeCountRange}.");
+                        errors?.Add($"{key}: '{value}' is not a whole number; allowed: {KeepAliveOptionsValidator.ProbeCountRange}");
                     break;
                 case "USERTIMEOUT":
                     if (string.IsNullOrWhiteSpace(value))
@@ -64,13 +70,20 @@ internal static class KeepAliveConfiguration
                         errors?.Add(KeepAliveOptionsValidator.NotADuration(key, value, KeepAliveOptionsValidator.UserTimeoutRange));
                     break;
                 default:
-                    errors?.Add($"{key} is not a known key; the keys are {string.Join(", ", Keys)}.");
+                    errors?.Add($"{key} is not a known key; the keys are {string.Join(", ", Keys)}");
                     break;
             }
         }
     }
 
-    // The form the configuration binder accepts for TimeSpan: [-][d.]hh:mm:ss[.fffffff], invariant culture.
-    private static bool TryParseDuration(string? value, out TimeSpan duration) =>
-        TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out duration);
+    private static bool IsKnown(string key) => Keys.Contains(key, StringComparer.OrdinalIgnoreCase);
+
+    // The form the configuration binder accepts for TimeSpan, [-][d.]hh:mm:ss[.fffffff] in the invariant
+    // culture, except a bare number: TimeSpan reads "5" as five days, never what a keepalive setting means.
+    private static bool TryParseDuration(string? value, out TimeSpan duration)
+    {
+        duration = default;
+        return !long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _) &&
+            TimeSpan.TryParse(value, CultureInfo.InvariantCulture, out duration);
+    }
 }

@@ -28,7 +28,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
     private readonly ConnectionContext _inner;
     private readonly Socket _socket;
     private readonly KeepAliveEndpoint _endpoint;
-    private readonly Input _input;
+    private Input? _input;
     private IDuplexPipe _transport;
     private bool _serving;
     private int _state;
@@ -41,7 +41,6 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
         _socket = socket;
         Policy = policy;
         _endpoint = endpoint;
-        _input = new Input(this, inner.Transport.Input);
         _transport = this;
     }
 
@@ -63,7 +62,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
         set => _transport = value;
     }
 
-    PipeReader IDuplexPipe.Input => _input;
+    PipeReader IDuplexPipe.Input => _input ??= new Input(this, _inner.Transport.Input);
 
     PipeWriter IDuplexPipe.Output => _inner.Transport.Output;
 

@@ -38,7 +38,7 @@ public static class KeepAliveListenOptionsExtensions
         listenOptions.Use(next =>
         {
             var policy = CreatePolicy(listenOptions.ApplicationServices, configure);
-            return new KeepAliveConnectionMiddleware(next, policy, listenOptions).OnConnectionAsync;
+            return new KeepAliveConnectionMiddleware(next, policy, () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;
     }

@@ -13,11 +13,19 @@ namespace KeepAlive.AspNetCore;
 /// previous action, so an app or library that calls it after us would silently drop the policy, and
 /// endpoints added before our call would never get it. The transport sees every connection first.
 /// </remarks>
-internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner, KeepAlivePolicy policy)
+/// <param name="inner">The transport.</param>
+/// <param name="policy">
+/// The policy, resolved when Kestrel binds rather than when the server is constructed (which happens in
+/// <c>Build()</c>), so invalid options fail in <c>StartAsync</c> through <c>ValidateOnStart</c>.
+/// </param>
+internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner, Func<KeepAlivePolicy> policy)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), policy);
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var resolved = policy();
+        return new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), resolved);
+    }
 
     // Kestrel picks, per endpoint, the first transport that can bind it; keep the inner transport's answer.
     public bool CanBind(EndPoint endpoint) => inner is not IConnectionListenerFactorySelector selector || selector.CanBind(endpoint);

@@ -37,22 +37,41 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         if (!IsWholeSecondsInRange(options.Interval))
             yield return OutOfRange($"{section}:{nameof(options.Interval)}", options.Interval, SecondsRange);
         if (options.ProbeCount is < 1 or > MaxProbeCount)
-            yield return $"{section}:{nameof(options.ProbeCount)} is {options.ProbeCount.ToString(CultureInfo.InvariantCulture)}; allowed: {ProbeCountRange}.";
-        if (options.UserTimeout is { } userTimeout &&
-            (userTimeout < TimeSpan.Zero || userTimeout.TotalMilliseconds > int.MaxValue || userTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0))
-            yield return OutOfRange($"{section}:{nameof(options.UserTimeout)}", userTimeout, UserTimeoutRange);
+            yield return $"{section}:{nameof(options.ProbeCount)} is {options.ProbeCount.ToString(CultureInfo.InvariantCulture)}; allowed: {ProbeCountRange}";
+        if (options.UserTimeout is { } userTimeout)
+        {
+            if (userTimeout < TimeSpan.Zero || userTimeout.TotalMilliseconds > int.MaxValue || userTimeout.Ticks % TimeSpan.TicksPerMillisecond != 0)
+                yield return OutOfRange($"{section}:{nameof(options.UserTimeout)}", userTimeout, UserTimeoutRange);
+        }
+        else if (options.Enabled && IsWholeSecondsInRange(options.Idle) && IsWholeSecondsInRange(options.Interval) &&
+                 options.ProbeCount is >= 1 and <= MaxProbeCount && options.KeepAliveSpan.TotalMilliseconds > int.MaxValue)
+        {
+            // Each value is valid, but the derived default would not fit TCP_USER_TIMEOUT.
+            yield return $"{section}:{nameof(options.UserTimeout)} is not set, so it would be Idle + Interval x ProbeCount = " +
+                $"{options.KeepAliveSpan.ToString("c", CultureInfo.InvariantCulture)}, more than the kernel holds; set it explicitly, allowed: {UserTimeoutRange}";
+        }
     }
 
+    internal static string AllowedRange(string key) => key.ToUpperInvariant() switch
+    {
+        "IDLE" or "INTERVAL" => SecondsRange,
+        "PROBECOUNT" => ProbeCountRange,
+        "USERTIMEOUT" => UserTimeoutRange,
+        _ => "true or false",
+    };
+
     internal static string NotADuration(string key, string? value, string range) =>
-        $"{key}: '{value}' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), allowed: {range}.";
+        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
+            ? $"{key}: '{value}' is a bare number, which .NET reads as days; write a TimeSpan such as 00:01:00 for one minute, allowed: {range}"
+            : $"{key}: '{value}' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), allowed: {range}";
 
     private static string OutOfRange(string key, TimeSpan value, string range)
     {
-        // TimeSpan.Parse reads a bare number as days ("60" is 60.00:00:00): say so, it is the common slip.
+        // Code can still write TimeSpan.FromDays(60) where seconds were meant.
         var hint = value >= TimeSpan.FromDays(1) && value.Ticks % TimeSpan.TicksPerDay == 0
-            ? " (a bare number is read as days; write 00:01:00 for one minute)"
+            ? " (whole days: did you mean seconds?)"
             : "";
-        return $"{key} is {value.ToString("c", CultureInfo.InvariantCulture)}{hint}; allowed: {range}.";
+        return $"{key} is {value.ToString("c", CultureInfo.InvariantCulture)}{hint}; allowed: {range}";
     }
 
     private static bool IsWholeSecondsInRange(TimeSpan value) =>

@@ -122,6 +122,8 @@ internal sealed partial class KeepAlivePolicy
                 var error = ex is SocketException socketException ? socketException.SocketErrorCode.ToString() : "socket_closed";
                 _metrics.PolicyError(endpoint, Name, option.KernelName, error);
                 Log.SocketOptionFailed(_logger, option.KernelName, connection.ConnectionId, error);
+                if (ex is ObjectDisposedException)
+                    return; // the others would fail the same way
             }
         }
     }

@@ -42,7 +42,7 @@ internal static class KeepAliveServiceCollectionExtensions
             services.Remove(transport);
             services.Add(ServiceDescriptor.Describe(
                 typeof(IConnectionListenerFactory),
-                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicy>()),
+                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicy>),
                 transport.Lifetime));
         }
         return services;

@@ -22,7 +22,7 @@ public class KeepAliveOptionsValidationTests
     private const string UserTimeoutRange = "00:00:00 (off) to 24.20:31:23.647";
     private const string WholeMilliseconds = "whole milliseconds";
     private const string NotADuration = "is not a duration";
-    private const string BareNumberHint = "a bare number is read as days";
+    private const string BareNumberHint = "a bare number, which .NET reads as days";
 
     /// <summary>Key under <c>KeepAlive</c>, value as written in configuration, fragments the one message must hold.</summary>
     public static TheoryData<string, string, string[]> BadConfiguration => new()
@@ -32,13 +32,13 @@ public class KeepAliveOptionsValidationTests
         { "Idle", "-00:00:01", ["KeepAlive:Idle", "-00:00:01", Seconds] },
         { "Idle", "09:06:08", ["KeepAlive:Idle", "09:06:08", Seconds] }, // 32768 s
         { "Idle", "00:00:01.5", ["KeepAlive:Idle", "00:00:01.5", Seconds, WholeSeconds] },
-        { "Idle", "60", ["KeepAlive:Idle", "60.00:00:00", Seconds, BareNumberHint] },
+        { "Idle", "60", ["KeepAlive:Idle", "'60'", Seconds, BareNumberHint] },
         { "Idle", "abc", ["KeepAlive:Idle", "'abc'", NotADuration, Seconds] },
         { "Interval", "00:00:00", ["KeepAlive:Interval", "00:00:00", Seconds] },
         { "Interval", "-00:00:01", ["KeepAlive:Interval", "-00:00:01", Seconds] },
         { "Interval", "09:06:08", ["KeepAlive:Interval", "09:06:08", Seconds] },
         { "Interval", "00:00:01.5", ["KeepAlive:Interval", "00:00:01.5", Seconds, WholeSeconds] },
-        { "Interval", "60", ["KeepAlive:Interval", "60.00:00:00", Seconds, BareNumberHint] },
+        { "Interval", "60", ["KeepAlive:Interval", "'60'", Seconds, BareNumberHint] },
         { "Interval", "abc", ["KeepAlive:Interval", "'abc'", NotADuration, Seconds] },
         // TCP_KEEPCNT: 1..127.
         { "ProbeCount", "0", ["KeepAlive:ProbeCount", "is 0;", ProbeCountRange] },
@@ -49,7 +49,7 @@ public class KeepAliveOptionsValidationTests
         { "UserTimeout", "-00:00:01", ["KeepAlive:UserTimeout", "-00:00:01", UserTimeoutRange] },
         { "UserTimeout", "00:00:00.0005", ["KeepAlive:UserTimeout", "00:00:00.0005", UserTimeoutRange, WholeMilliseconds] },
         { "UserTimeout", "24.20:31:23.648", ["KeepAlive:UserTimeout", "24.20:31:23.648", UserTimeoutRange] }, // int.MaxValue + 1 ms
-        { "UserTimeout", "60", ["KeepAlive:UserTimeout", "60.00:00:00", UserTimeoutRange, BareNumberHint] },
+        { "UserTimeout", "60", ["KeepAlive:UserTimeout", "'60'", UserTimeoutRange, BareNumberHint] },
         { "UserTimeout", "abc", ["KeepAlive:UserTimeout", "'abc'", NotADuration, UserTimeoutRange] },
         { "Enabled", "maybe", ["KeepAlive:Enabled", "'maybe'", "true or false"] },
         // A typo must not silently leave the default in force.
@@ -115,6 +115,20 @@ public class KeepAliveOptionsValidationTests
         Assert.Equal(6, failure.Failures.Count());
         foreach (var key in new[] { "Enabled", "Idle", "Interval", "ProbeCount", "UserTimeout", "Idel" })
             Assert.Single(failure.Failures, m => m.StartsWith($"KeepAlive:{key}:", StringComparison.Ordinal) || m.StartsWith($"KeepAlive:{key} ", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Derived_user_timeout_beyond_what_the_kernel_holds_is_rejected_not_shortened()
+    {
+        // Each value is valid, but Idle + Interval x ProbeCount = 32767 + 32767 x 127 s (48.13:02:56) does not
+        // fit TCP_USER_TIMEOUT's int of milliseconds (24.20:31:23.647): the kernel would silently hold less.
+        var failure = await StartupFailureAsync(
+            Configuration(("Idle", "09:06:07"), ("Interval", "09:06:07"), ("ProbeCount", "127")), b => b.UseKeepAlivePolicy());
+
+        var message = Assert.Single(failure.Failures);
+        Assert.Contains("KeepAlive:UserTimeout is not set", message, StringComparison.Ordinal);
+        Assert.Contains("48.13:02:56", message, StringComparison.Ordinal);
+        Assert.Contains(UserTimeoutRange, message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -19,10 +19,10 @@ public class KeepAlivePolicyTests
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var logger = new TestLogger();
-        var policy = KeepAlivePolicy.Create(
+        var policy = Policy(
             new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, logger);
 
-        var applied = policy.Apply(Connection(pair.Server));
+        var applied = policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection;
 
         Assert.True(applied);
         // Seconds for the keepalive options, milliseconds for the user timeout: 7 + 3 x 4 = 19 s.
@@ -35,9 +35,9 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server)));
+        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 150_500), KernelSocketOptions.Read(pair.Server));
     }
@@ -48,9 +48,9 @@ public class KeepAlivePolicyTests
         SkipUnlessLinux();
         Assert.SkipUnless(Socket.OSSupportsIPv6, "IPv6 is not available on this machine.");
         using var pair = await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback);
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server)));
+        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
     }
@@ -62,9 +62,9 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         // Start from keepalive on (an accepted socket inherits it from a listener that had it) to see it switched off.
         KernelSocketOptions.SetKeepAlive(pair.Server, true);
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server)));
+        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults, KernelSocketOptions.Read(pair.Server));
     }
@@ -74,9 +74,9 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server)));
+        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults with { UserTimeoutMilliseconds = 2000 }, KernelSocketOptions.Read(pair.Server));
     }
@@ -86,35 +86,11 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server)));
+        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
-    }
-
-    [Fact]
-    public async Task Derived_user_timeout_beyond_what_the_kernel_holds_is_not_shortened_silently()
-    {
-        SkipUnlessLinux();
-        // Every value is valid on its own, but Idle + Interval x ProbeCount = 32767 + 32767 x 127 s (48.13:02:56)
-        // is more than TCP_USER_TIMEOUT's int of milliseconds (24.20:31:23.647). Whatever the kernel ends up
-        // with must either be the derived value or be reported, not logged as 48 days while it is 24.
-        using var pair = await LoopbackTcpPair.ConnectAsync();
-        var logger = new TestLogger();
-        var options = new KeepAliveOptions { Idle = TimeSpan.FromSeconds(32767), Interval = TimeSpan.FromSeconds(32767), ProbeCount = 127 };
-        var policy = KeepAlivePolicy.Create(options, logger);
-
-        policy.Apply(Connection(pair.Server));
-
-        var inKernel = TimeSpan.FromMilliseconds(KernelSocketOptions.Read(pair.Server).UserTimeoutMilliseconds);
-        if (inKernel != options.EffectiveUserTimeout)
-        {
-            Assert.True(
-                logger.Entries.Any(e => e.Level >= LogLevel.Warning && e.Message.Contains("UserTimeout", StringComparison.Ordinal)),
-                $"The kernel holds a user timeout of {inKernel:c}, not the derived {options.EffectiveUserTimeout:c}, and nothing said so. Logged:{Environment.NewLine}" +
-                string.Join(Environment.NewLine, logger.Entries.Select(e => $"  {e.Level} {e.EventId.Name}: {e.Message}")));
-        }
     }
 
     [Fact]
@@ -122,9 +98,9 @@ public class KeepAlivePolicyTests
     {
         // In-memory transports (TestServer, named pipes, QUIC) expose no IConnectionSocketFeature.
         var logger = new TestLogger();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+        var policy = Policy(new KeepAliveOptions(), logger);
 
-        Assert.False(policy.Apply(new DefaultConnectionContext("in-memory")));
+        Assert.False(policy.Apply(new DefaultConnectionContext("in-memory"), Endpoint) is KeepAliveConnection);
         Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
     }
 
@@ -135,9 +111,9 @@ public class KeepAlivePolicyTests
         // TCP options on it would fail (EOPNOTSUPP) and log a warning per connection; SO_KEEPALIVE would be set uselessly.
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         var logger = new TestLogger();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+        var policy = Policy(new KeepAliveOptions(), logger);
 
-        Assert.False(policy.Apply(Connection(socket)));
+        Assert.False(policy.Apply(Connection(socket), Endpoint) is KeepAliveConnection);
 
         Assert.False(KernelSocketOptions.ReadKeepAlive(socket));
         Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
@@ -150,11 +126,11 @@ public class KeepAlivePolicyTests
         var pair = await LoopbackTcpPair.ConnectAsync();
         pair.Dispose();
         var logger = new TestLogger();
-        var policy = KeepAlivePolicy.Create(new KeepAliveOptions(), logger);
+        var policy = Policy(new KeepAliveOptions(), logger);
 
-        var applied = policy.Apply(Connection(pair.Server, "conn-disposed"));
+        var handedOn = policy.Apply(Connection(pair.Server, "conn-disposed"), Endpoint);
 
-        Assert.False(applied);
+        Assert.Equal("conn-disposed", handedOn.ConnectionId); // still served
         var warnings = logger.Entries.Where(e => e.Level == LogLevel.Warning).ToList();
         Assert.NotEmpty(warnings);
         Assert.All(warnings, w =>
@@ -175,11 +151,11 @@ public class KeepAlivePolicyTests
         var reached = new List<ConnectionContext>();
         var middleware = new KeepAliveConnectionMiddleware(
             c => { reached.Add(c); return Task.CompletedTask; },
-            KeepAlivePolicy.Create(new KeepAliveOptions(), logger));
+            Policy(new KeepAliveOptions(), logger), () => null);
 
         await middleware.OnConnectionAsync(connection).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
-        Assert.Same(connection, Assert.Single(reached));
+        Assert.Equal(connection.ConnectionId, Assert.Single(reached).ConnectionId);
         Assert.Contains(logger.Entries, e => e.EventId.Name == "SocketOptionFailed"); // the options really failed
     }
 
@@ -193,7 +169,7 @@ public class KeepAlivePolicyTests
         var connectionEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var middleware = new KeepAliveConnectionMiddleware(
             c => { seenByNext = KernelSocketOptions.Read(pair.Server); return connectionEnded.Task; },
-            KeepAlivePolicy.Create(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger()));
+            Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger()), () => null);
 
         var running = middleware.OnConnectionAsync(connection);
 
@@ -203,6 +179,11 @@ public class KeepAlivePolicyTests
         await running.WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
         Assert.Equal(7, seenByNext?.IdleSeconds);
     }
+
+    private static readonly KeepAliveEndpoint Endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080));
+
+    private static KeepAlivePolicy Policy(KeepAliveOptions options, ILogger logger) =>
+        KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options, new KeepAliveMetrics(new TestMeterFactory()), logger);
 
     private static void SkipUnlessLinux() =>
         Assert.SkipUnless(OperatingSystem.IsLinux(), "Reads the options back by Linux option numbers.");
