@@ -51,5 +51,30 @@ public class ConfigurationEndpointTests : IDisposable
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 9, 150_000), await LoopbackClient.ReadOnNewConnectionAsync(app.BaseAddress));
     }
 
+    [Fact]
+    public async Task Endpoint_added_by_a_configuration_reload_gets_the_policy()
+    {
+        // Kestrel watches Kestrel:Endpoints and binds endpoints that appear while it runs, through the same
+        // (decorated) transport factory.
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Configuration["Kestrel:Endpoints:First:Url"] = "http://127.0.0.1:0";
+            b.UseKeepAlivePolicy(o => o.Idle = TimeSpan.FromSeconds(19));
+        }, defaultEndpoint: false);
+        var first = Assert.Single(app.Addresses);
+
+        app.App.Configuration["Kestrel:Endpoints:Later:Url"] = "http://127.0.0.1:0";
+        ((IConfigurationRoot)app.App.Configuration).Reload();
+        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            deadline.CancelAfter(LoopbackClient.Timeout);
+            while (app.Addresses.Count < 2)
+                await Task.Delay(50, deadline.Token);
+        }
+
+        var later = new Uri(app.Addresses.Single(a => a != first));
+        Assert.Equal(new KernelSocketOptions(true, 19, 10, 6, 79_000), await LoopbackClient.ReadOnNewConnectionAsync(later));
+    }
+
     public void Dispose() => File.Delete(_certificatePath);
 }

@@ -12,7 +12,7 @@ public class SampleAppTests
     {
         await using var factory = new SampleAppFactory();
         await factory.StartAsync();
-        var client = factory.CreateClient();
+        using var client = factory.CreateLoopbackClient();
         Assert.Equal("127.0.0.1", client.BaseAddress!.Host);
 
         // samples/WebApi/appsettings.json: Idle 00:01:00, Interval 00:00:10, ProbeCount 6, UserTimeout 00:02:00.
@@ -48,7 +48,7 @@ public class SampleAppTests
         {
             await using var factory = new SampleAppFactory(prefix);
             await factory.StartAsync();
-            var client = factory.CreateClient();
+            using var client = factory.CreateLoopbackClient();
 
             // Idle, Interval, ProbeCount from the environment; UserTimeout stays appsettings' explicit 00:02:00
             // (not recomputed as 5 + 2 x 3 = 11 s): sources merge key by key.
