@@ -99,9 +99,9 @@ public class LoggingTests
     [InlineData("explicit, equal to the span", new[] { "Idle=00:00:20", "Interval=00:00:05", "ProbeCount=4", "UserTimeout=00:00:40" })]
     [InlineData("not set", new[] { "Idle=00:00:20", "Interval=00:00:05", "ProbeCount=4", "UserTimeout=00:00:00" })]
     [InlineData("no keepalive to cut short", new[] { "Enabled=false", "UserTimeout=00:00:10" })]
-    public async Task No_warning_when_the_user_timeout_does_not_cut_keepalive_short(string userTimeout, string[] section)
+    public async Task No_warning_when_the_user_timeout_does_not_cut_keepalive_short(string description, string[] section)
     {
-        _ = userTimeout; // names the case in the test list
+        _ = description; // names the case in the test list
         var logs = new CapturingLoggerProvider();
         await using var app = await KestrelApp.StartAsync(b =>
         {
