@@ -1,0 +1,117 @@
+using System.Net;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
+
+/// <summary>
+/// What the library tells the operator: the policy once at startup, and a warning, once, when the user
+/// timeout would end idle connections before the keepalive probes are used up.
+/// </summary>
+public class LoggingTests
+{
+    private const string PolicyCreated = "PolicyCreated";
+    private const string UserTimeoutCutsKeepAliveShort = "UserTimeoutCutsKeepAliveShort";
+
+    [Fact]
+    public async Task PolicyCreated_states_the_policy_once_at_startup()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.UseKeepAlivePolicy(o =>
+            {
+                o.Idle = TimeSpan.FromSeconds(20);
+                o.Interval = TimeSpan.FromSeconds(5);
+                o.ProbeCount = 4;
+            });
+            // Two endpoints: the app-wide policy is one policy, logged once, not once per endpoint.
+            b.WebHost.ConfigureKestrel(k =>
+            {
+                k.Listen(IPAddress.Loopback, 0);
+                k.Listen(IPAddress.Loopback, 0);
+            });
+        }, defaultEndpoint: false);
+        Assert.Equal(2, app.Addresses.Count);
+
+        // Before any connection: logged at startup.
+        var entry = Assert.Single(logs.KeepAliveEvents(PolicyCreated));
+        Assert.Equal(LogLevel.Information, entry.Level);
+        Assert.Equal(true, entry.Fields["Enabled"]);
+        Assert.Equal("00:00:20", entry.Fields["Idle"]);
+        Assert.Equal("00:00:05", entry.Fields["Interval"]);
+        Assert.Equal(4, entry.Fields["ProbeCount"]);
+        Assert.Equal("00:00:40", entry.Fields["UserTimeout"]); // the computed one, as the kernel gets it
+        Assert.Equal("SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT", entry.Fields["SocketOptions"]);
+
+        foreach (var address in app.Addresses)
+            Assert.Equal(new KernelSocketOptions(true, 20, 5, 4, 40_000), await LoopbackClient.ReadOnNewConnectionAsync(new Uri(address)));
+        Assert.Single(logs.KeepAliveEvents(PolicyCreated));
+        Assert.DoesNotContain(logs.KeepAlive, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task Short_user_timeout_warns_once_at_startup_not_per_connection()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.UseKeepAlivePolicy(o =>
+            {
+                o.Idle = TimeSpan.FromSeconds(20);
+                o.Interval = TimeSpan.FromSeconds(5);
+                o.ProbeCount = 4;
+                o.UserTimeout = TimeSpan.FromSeconds(10); // < 20 + 5 x 4 = 40 s
+            });
+        });
+
+        var warning = Assert.Single(logs.KeepAliveEvents(UserTimeoutCutsKeepAliveShort));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Equal("00:00:10", warning.Fields["UserTimeout"]);
+        Assert.Equal("00:00:40", warning.Fields["KeepAliveSpan"]);
+
+        // The warning does not stop the policy: every connection still gets it as configured.
+        for (var i = 0; i < 5; i++)
+            Assert.Equal(new KernelSocketOptions(true, 20, 5, 4, 10_000), await LoopbackClient.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Single(logs.KeepAliveEvents(UserTimeoutCutsKeepAliveShort));
+    }
+
+    [Fact]
+    public async Task Endpoint_policy_with_short_user_timeout_warns_once_not_per_connection()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0,
+                listen => listen.UseKeepAlivePolicy(o => o.UserTimeout = TimeSpan.FromSeconds(30)))); // < 120 s
+        }, defaultEndpoint: false);
+
+        for (var i = 0; i < 3; i++)
+            Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 30_000), await LoopbackClient.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Single(logs.KeepAliveEvents(UserTimeoutCutsKeepAliveShort));
+        Assert.Single(logs.KeepAliveEvents(PolicyCreated));
+    }
+
+    [Theory]
+    [InlineData("computed, equal to the span", new[] { "Idle=00:00:20", "Interval=00:00:05", "ProbeCount=4" })]
+    [InlineData("explicit, equal to the span", new[] { "Idle=00:00:20", "Interval=00:00:05", "ProbeCount=4", "UserTimeout=00:00:40" })]
+    [InlineData("not set", new[] { "Idle=00:00:20", "Interval=00:00:05", "ProbeCount=4", "UserTimeout=00:00:00" })]
+    [InlineData("no keepalive to cut short", new[] { "Enabled=false", "UserTimeout=00:00:10" })]
+    public async Task No_warning_when_the_user_timeout_does_not_cut_keepalive_short(string description, string[] section)
+    {
+        _ = description; // names the case in the test list
+        var logs = new CapturingLoggerProvider();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            KeepAliveSection.Add(b.Configuration, section);
+            b.UseKeepAlivePolicy();
+        });
+
+        await LoopbackClient.ReadOnNewConnectionAsync(app.BaseAddress);
+        Assert.Single(logs.KeepAliveEvents(PolicyCreated));
+        Assert.DoesNotContain(logs.KeepAlive, e => e.Level >= LogLevel.Warning);
+    }
+}
