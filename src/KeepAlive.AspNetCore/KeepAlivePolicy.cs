@@ -18,6 +18,9 @@ internal sealed partial class KeepAlivePolicy
     public const string DefaultName = "default";
 
     private readonly KeepAliveSocketOption[] _socketOptions;
+    // Over a connection the app-wide policy already set: the same, plus an explicit "off" for a user timeout
+    // this policy does not set, since leaving it unset would leave the app-wide one in force.
+    private readonly KeepAliveSocketOption[] _overrideOptions;
     private readonly KeepAliveMetrics _metrics;
     private readonly ILogger _logger;
 
@@ -26,6 +29,9 @@ internal sealed partial class KeepAlivePolicy
         Name = name;
         Options = options;
         _socketOptions = socketOptions;
+        _overrideOptions = options.EffectiveUserTimeout == TimeSpan.Zero && KeepAliveSocketOption.UserTimeout(TimeSpan.Zero) is { } off && IsSupported(off)
+            ? [.. socketOptions, off]
+            : socketOptions;
         _metrics = metrics;
         _logger = logger;
     }
@@ -88,7 +94,7 @@ internal sealed partial class KeepAlivePolicy
         {
             // An endpoint's own policy over the app-wide one, already set at accept.
             tracked.Policy = this;
-            SetOptions(tracked.Socket, connection, endpoint);
+            SetOptions(_overrideOptions, tracked.Socket, connection, endpoint);
             return tracked;
         }
 
@@ -96,7 +102,7 @@ internal sealed partial class KeepAlivePolicy
         if (socket is null || socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
             return connection;
 
-        SetOptions(socket, connection, endpoint);
+        SetOptions(_socketOptions, socket, connection, endpoint);
         _metrics.ConnectionApplied(endpoint, Name);
         return new KeepAliveConnection(connection, socket, this, endpoint);
     }
@@ -108,9 +114,9 @@ internal sealed partial class KeepAlivePolicy
         Log.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), silence?.TotalSeconds, Name);
     }
 
-    private void SetOptions(Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
+    private void SetOptions(KeepAliveSocketOption[] socketOptions, Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
     {
-        foreach (var option in _socketOptions)
+        foreach (var option in socketOptions)
         {
             try
             {
@@ -130,7 +136,7 @@ internal sealed partial class KeepAlivePolicy
 
     // Whether the platform accepts the option, tried once on a throwaway socket so that a platform
     // without it (an older Windows lacks TCP_KEEPCNT) is reported at startup, never per connection.
-    private static bool IsSupported(KeepAliveSocketOption option, ILogger logger)
+    private static bool IsSupported(KeepAliveSocketOption option, ILogger? logger = null)
     {
         try
         {
@@ -140,7 +146,8 @@ internal sealed partial class KeepAlivePolicy
         }
         catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
         {
-            Log.OptionNotSupported(logger, option.KernelName, RuntimeInformation.OSDescription, ex.Message);
+            if (logger is not null)
+                Log.OptionNotSupported(logger, option.KernelName, RuntimeInformation.OSDescription, ex.Message);
             return false;
         }
     }
