@@ -8,6 +8,11 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// are not sent while data is unacknowledged, so only the user timeout (TCP_USER_TIMEOUT) bounds this;
 /// without it the kernel retransmits for about 15 minutes (tcp_retries2 = 15).
 /// </summary>
+/// <remarks>
+/// The kernel starts the user-timeout clock at the first retransmission (tcp_sk->retrans_stamp), not at
+/// the first unacknowledged send: on loopback that comes a tail-loss probe (~200 ms) and an RTO (~200 ms)
+/// later, plus up to one write interval after the drop. Measured here: about UserTimeout + 0.6 s.
+/// </remarks>
 public class BusyPeerTests
 {
     private static readonly TimeSpan Every = TimeSpan.FromMilliseconds(200);
@@ -32,7 +37,11 @@ public class BusyPeerTests
         var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
         MeasuredTime.Report("busy stream, peer vanished -> RequestAborted", elapsed, Bound);
         Assert.True(elapsed <= Bound, $"RequestAborted fired {elapsed.TotalSeconds:F3} s after the peer vanished; the user timeout bounds it to {Bound.TotalSeconds} s.");
-        Assert.True(logs.SawTimeout, $"Expected the transport to report a timeout (ETIMEDOUT). Kestrel logged:\n{logs}");
+        // And not sooner: it was the user timeout that ended it. (Kestrel's logs cannot tell here: the
+        // ETIMEDOUT is sometimes consumed by a send Kestrel does not log, and the receive then reads an
+        // end of stream, logged as "received FIN".)
+        Assert.True(elapsed >= UserTimeout, $"RequestAborted fired {elapsed.TotalSeconds:F3} s after the peer vanished, before the user timeout. Kestrel logged:\n{logs}");
+        TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
     }
 
     [Fact]

@@ -33,6 +33,7 @@ public class IdlePeerTests
         MeasuredTime.Report("idle stream, peer vanished -> RequestAborted", elapsed, Bound);
         Assert.True(elapsed <= Bound, $"RequestAborted fired {elapsed.TotalSeconds:F3} s after the peer vanished; the policy bounds it to {Bound.TotalSeconds} s.");
         // The kernel gave up (ETIMEDOUT), rather than the peer closing or resetting.
+        TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
         Assert.True(logs.SawTimeout, $"Expected the transport to report a timeout (ETIMEDOUT). Kestrel logged:\n{logs}");
     }
 

@@ -30,6 +30,16 @@ internal sealed class KestrelLogCapture : ILoggerProvider
     public bool SawTimeout => Entries.Any(e => e is
         { Category: SocketsCategory, EventId.Name: "ConnectionError", Exception: SocketException { SocketErrorCode: SocketError.TimedOut } });
 
+    /// <summary>How the transport says the connection ended, for the test output: the first of ETIMEDOUT, ECONNRESET, FIN.</summary>
+    public string TransportVerdict =>
+        Entries.Where(e => e.Category == SocketsCategory).Select(e => e switch
+        {
+            { EventId.Name: "ConnectionError", Exception: SocketException { SocketErrorCode: SocketError.TimedOut } } => "ETIMEDOUT",
+            { EventId.Name: "ConnectionReset" } => "ECONNRESET or EPIPE",
+            { EventId.Name: "ConnectionReadFin" } => "FIN (end of stream)",
+            _ => null,
+        }).FirstOrDefault(v => v is not null) ?? "nothing";
+
     public ILogger CreateLogger(string categoryName) =>
         categoryName.StartsWith(KestrelCategory, StringComparison.Ordinal) ? new Logger(this, categoryName) : NullLogger.Instance;
 

@@ -39,6 +39,7 @@ public class RebootedPeerTests
         var elapsed = Stopwatch.GetElapsedTime(rebooted, aborted);
         MeasuredTime.Report("idle stream, peer rebooted -> RequestAborted", elapsed, Bound);
         Assert.True(elapsed <= Bound, $"RequestAborted fired {elapsed.TotalSeconds:F3} s after the peer rebooted; the first probe is due {Idle.TotalSeconds} s after its last packet.");
+        TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
         Assert.True(logs.SawReset && !logs.SawTimeout, $"Expected the transport to report a reset (ECONNRESET). Kestrel logged:\n{logs}");
     }
 }

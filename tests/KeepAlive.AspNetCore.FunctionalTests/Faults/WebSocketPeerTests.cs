@@ -49,6 +49,7 @@ public class WebSocketPeerTests
         // It failed, with the kernel's verdict inside: a vanished peer sends no close frame.
         var failure = Assert.IsType<WebSocketException>(error);
         Assert.Equal(SocketError.TimedOut, Assert.IsType<SocketException>(failure.InnerException).SocketErrorCode);
+        TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
         Assert.True(logs.SawTimeout, $"Expected the transport to report a timeout (ETIMEDOUT). Kestrel logged:\n{logs}");
     }
 }
