@@ -59,7 +59,7 @@ internal sealed class EventStreamEndpoint(TimeSpan? every = null)
                 await WriteAsync(context, $"data: {n}\n\n", ended.Token);
             }
         }
-        catch (Exception) when (ended.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
+        catch (Exception) when (ended.IsCancellationRequested)
         {
         }
         catch (Exception)

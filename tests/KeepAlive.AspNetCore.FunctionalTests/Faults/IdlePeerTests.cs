@@ -32,8 +32,8 @@ public class IdlePeerTests
         var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
         MeasuredTime.Report("idle stream, peer vanished -> RequestAborted", elapsed, Bound);
         Assert.True(elapsed <= Bound, $"RequestAborted fired {elapsed.TotalSeconds:F3} s after the peer vanished; the policy bounds it to {Bound.TotalSeconds} s.");
-        // The kernel gave up (ETIMEDOUT), rather than the peer closing or resetting.
         TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
+        // The kernel gave up (ETIMEDOUT), rather than the peer closing or resetting.
         Assert.True(logs.SawTimeout, $"Expected the transport to report a timeout (ETIMEDOUT). Kestrel logged:\n{logs}");
     }
 

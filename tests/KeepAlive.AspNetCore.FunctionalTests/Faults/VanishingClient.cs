@@ -12,7 +12,7 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// </summary>
 internal sealed class VanishingClient : IAsyncDisposable
 {
-    private static readonly TimeSpan ReadTimeout = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan NetworkTimeout = TimeSpan.FromSeconds(10);
     private readonly Socket _socket;
     private readonly Nftables _nftables;
     private readonly StringBuilder _received = new();
@@ -40,7 +40,7 @@ internal sealed class VanishingClient : IAsyncDisposable
         {
             socket.Bind(new IPEndPoint(LoopbackAddresses.Next(), 0));
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            timeout.CancelAfter(ReadTimeout);
+            timeout.CancelAfter(NetworkTimeout);
             await socket.ConnectAsync(endPoint, timeout.Token);
             return new VanishingClient(socket, (IPEndPoint)socket.LocalEndPoint!);
         }
@@ -60,7 +60,7 @@ internal sealed class VanishingClient : IAsyncDisposable
         await _socket.SendAsync(Encoding.ASCII.GetBytes(request), TestContext.Current.CancellationToken);
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        timeout.CancelAfter(ReadTimeout);
+        timeout.CancelAfter(NetworkTimeout);
         var buffer = new byte[4096];
         while (!Received.Contains(expected, StringComparison.Ordinal))
         {
@@ -71,7 +71,7 @@ internal sealed class VanishingClient : IAsyncDisposable
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                throw new TimeoutException($"No '{Escape(expected)}' within {ReadTimeout.TotalSeconds} s; received: '{Escape(Received)}'.");
+                throw new TimeoutException($"No '{Escape(expected)}' within {NetworkTimeout.TotalSeconds} s; received: '{Escape(Received)}'.");
             }
             if (read == 0)
                 throw new InvalidOperationException($"The server closed the connection before '{Escape(expected)}'; received: '{Escape(Received)}'.");
