@@ -119,7 +119,8 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
     }
 
     // The connection is ending: Kestrel aborts it, or its receive failed. Read TCP_INFO now, while the
-    // socket is open; a connection the kernel did not end (state not CLOSE) costs nothing more.
+    // socket is open. Only a connection the kernel closed with probes or retransmissions outstanding (or
+    // whose receive said so) is followed further; a normal close costs this one getsockopt.
     private void OnEnding()
     {
         if (Interlocked.CompareExchange(ref _state, Ending, Open) != Open)
@@ -127,19 +128,33 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
 
         if (TcpConnectionInfo.TryRead(_socket, out var info))
         {
-            if (info.State != TcpConnectionInfo.Closed)
-            {
-                _state = Reported;
-                return;
-            }
-            _closedInfo = info;
+            if (info.State == TcpConnectionInfo.Closed && (info.Probes > 0 || info.Retransmits > 0))
+                _closedInfo = info;
+        }
+        if (_closedInfo is null && !IsKernelVerdict(_receiveError))
+        {
+            _state = Reported;
+            return;
         }
 
-        if (Features.Get<IConnectionCompleteFeature>() is { } complete)
-            complete.OnCompleted(static state => { ((KeepAliveConnection)state).Report(); return Task.CompletedTask; }, this);
-        else
-            Report();
+        // Report when Kestrel completes the connection: the receive error has usually surfaced by then.
+        try
+        {
+            if (Features.Get<IConnectionCompleteFeature>() is { } complete)
+            {
+                complete.OnCompleted(static state => { ((KeepAliveConnection)state).Report(); return Task.CompletedTask; }, this);
+                return;
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Kestrel has completed the connection already.
+        }
+        Report();
     }
+
+    private static bool IsKernelVerdict(SocketError? error) =>
+        error is SocketError.TimedOut or SocketError.NetworkReset or SocketError.HostUnreachable or SocketError.NetworkUnreachable;
 
     private void OnReceiveFailed(Exception exception)
     {
@@ -175,9 +190,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
 
     /// <summary>
     /// The transport's input as the layers above read it: the one place the receive error surfaces.
-    /// A kernel timeout becomes a <see cref="ConnectionAbortedException"/>, which Kestrel logs at Debug,
-    /// instead of a raw <see cref="SocketException"/>, which it logs as a Warning with a stack trace for
-    /// every connection of an outage. Everything else is forwarded untouched.
+    /// The kernel's verdict on a silent peer (a raw <see cref="SocketException"/>, which Kestrel logs as a
+    /// Warning with a stack trace for every connection of an outage) is wrapped in an
+    /// <see cref="IOException"/>, which Kestrel logs at Debug and apps already expect from a failed read
+    /// (a WebSocket still fails with a WebSocketException). Everything else is forwarded untouched.
     /// </summary>
     private sealed class Input(KeepAliveConnection connection, PipeReader inner) : PipeReader
     {
@@ -223,14 +239,14 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
             }
         }
 
-        // Records the error; true when it is the kernel giving up on the peer, to be reported as an abort.
+        // Records the error; true when it is the kernel giving up on the peer, to be wrapped.
         private bool Seen(Exception exception)
         {
             connection.OnReceiveFailed(exception);
-            return exception is SocketException { SocketErrorCode: SocketError.TimedOut or SocketError.HostUnreachable or SocketError.NetworkUnreachable };
+            return exception is SocketException socketException && IsKernelVerdict(socketException.SocketErrorCode);
         }
 
-        private static ConnectionAbortedException Translate(Exception exception) =>
+        private static IOException Translate(Exception exception) =>
             new("The peer stopped answering: " + exception.Message, exception);
 
         public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);

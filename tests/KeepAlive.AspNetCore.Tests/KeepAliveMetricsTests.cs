@@ -43,11 +43,11 @@ public class KeepAliveMetricsTests
 
             meterProvider.ForceFlush();
 
-            var applied = Assert.Single(exporter.Metrics, m => m.Name == "keepalive.applied_connections");
+            var applied = Named(exporter, "keepalive.applied_connections");
             Assert.Equal("{connection}", applied.Unit);
             Assert.Equal(MetricType.LongSum, applied.Type);
             Assert.False(string.IsNullOrEmpty(applied.Description));
-            var point = Assert.Single(applied.Points);
+            var point = Assert.Single(applied.Points, p => Equals(p.Tags.GetValueOrDefault("server.port"), address.Port));
             Assert.Equal(2, point.Sum);
             Assert.Equal(new Dictionary<string, object?>
             {
@@ -69,7 +69,7 @@ public class KeepAliveMetricsTests
             .Build();
         using var meterFactory = new TestMeterFactory();
         var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), NullLogger.Instance);
-        var endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.IPv6Loopback, 8443));
+        var endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.IPv6Loopback, 18443)); // a port no other test uses
         var connection = new DefaultConnectionContext("conn-1");
 
         policy.ReportLost(connection, endpoint, LostConnectionCause.KeepAliveTimeout, TimeSpan.FromSeconds(75));
@@ -77,7 +77,9 @@ public class KeepAliveMetricsTests
         policy.ReportLost(connection, endpoint, LostConnectionCause.UserTimeout, TimeSpan.FromSeconds(120));
         meterProvider.ForceFlush();
 
-        var lost = Assert.Single(exporter.Metrics, m => m.Name == "keepalive.lost_connections");
+        var lost = Named(exporter, "keepalive.lost_connections") is var metric
+            ? metric with { Points = [.. metric.Points.Where(p => Equals(p.Tags.GetValueOrDefault("server.port"), 18443))] }
+            : null!;
         Assert.Equal("{connection}", lost.Unit);
         Assert.Equal(MetricType.LongSum, lost.Type);
         Assert.Equal(2, Assert.Single(lost.Points, p => Equals(p.Tags["error.type"], "keepalive_timeout")).Sum);
@@ -85,15 +87,15 @@ public class KeepAliveMetricsTests
         Assert.All(lost.Points, p =>
         {
             Assert.Equal("::1", p.Tags["server.address"]);
-            Assert.Equal(8443, p.Tags["server.port"]);
+            Assert.Equal(18443, p.Tags["server.port"]);
             Assert.Equal("ipv6", p.Tags["network.type"]);
             Assert.Equal("default", p.Tags["keepalive.policy"]);
         });
 
-        var silence = Assert.Single(exporter.Metrics, m => m.Name == "keepalive.lost_connection.silence");
+        var silence = Named(exporter, "keepalive.lost_connection.silence");
         Assert.Equal("s", silence.Unit);
         Assert.Equal(MetricType.Histogram, silence.Type);
-        var keepAlive = Assert.Single(silence.Points, p => Equals(p.Tags["error.type"], "keepalive_timeout"));
+        var keepAlive = Assert.Single(silence.Points, p => Equals(p.Tags["error.type"], "keepalive_timeout") && Equals(p.Tags.GetValueOrDefault("server.port"), 18443));
         Assert.Equal(2, keepAlive.Count);
         Assert.Equal(155, keepAlive.Sum);
         // The advice reaches the SDK: buckets from seconds to the kernel default's 2 h 11 min.
@@ -116,15 +118,26 @@ public class KeepAliveMetricsTests
         var connection = new DefaultConnectionContext("conn-closed");
         connection.Features.Set<IConnectionSocketFeature>(new SocketFeature(pair.Server));
 
-        policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080)));
+        policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 18080))); // a port no other test uses
         meterProvider.ForceFlush();
 
-        var errors = Assert.Single(exporter.Metrics, m => m.Name == "keepalive.policy_errors");
+        var errors = Named(exporter, "keepalive.policy_errors");
         Assert.Equal("{error}", errors.Unit);
-        var point = Assert.Single(errors.Points);
+        var point = Assert.Single(errors.Points, p => Equals(p.Tags.GetValueOrDefault("server.port"), 18080));
         Assert.Equal(1, point.Sum);
         Assert.Equal("SO_KEEPALIVE", point.Tags["keepalive.option"]);
         Assert.Equal("socket_closed", point.Tags["error.type"]);
+    }
+
+    // The provider hears every meter of this name in the process, and tests running in parallel each have
+    // one (a host's IMeterFactory makes its own): the same instrument, one stream per meter. Merge them;
+    // each test then picks its own points by port.
+    private static ExportedMetric Named(CollectingMetricExporter exporter, string name)
+    {
+        var streams = exporter.Metrics.Where(m => m.Name == name).ToList();
+        Assert.NotEmpty(streams);
+        Assert.Single(streams.Select(m => (m.Unit, m.Description, m.Type)).Distinct());
+        return streams[0] with { Points = [.. streams.SelectMany(m => m.Points)] };
     }
 
     private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
