@@ -31,8 +31,12 @@ internal static class KeepAliveConfiguration
             var key = child.Path;
             if (value is null && IsKnown(child.Key))
             {
-                // A section (KeepAlive:Idle:Seconds = 5) where a value belongs: the binder would skip it silently.
-                errors?.Add($"{key} is a section; it takes a single value, allowed: {KeepAliveOptionsValidator.AllowedRange(child.Key)}");
+                // A section (KeepAlive:Idle:Seconds = 5) where a value belongs: the binder would skip it
+                // silently. A key set to null (JSON null) is simply not set.
+                if (child.GetChildren().Any())
+                    errors?.Add($"{key} is a section; it takes a single value, allowed: {KeepAliveOptionsValidator.AllowedRange(child.Key)}");
+                else if (child.Key.Equals(nameof(KeepAliveOptions.UserTimeout), StringComparison.OrdinalIgnoreCase))
+                    options.UserTimeout = null;
                 continue;
             }
             switch (child.Key.ToUpperInvariant())

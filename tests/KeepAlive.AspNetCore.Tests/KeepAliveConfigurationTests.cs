@@ -141,6 +141,19 @@ public class KeepAliveConfigurationTests
     }
 
     [Fact]
+    public async Task Keys_set_to_null_are_not_set_and_are_not_mistaken_for_sections()
+    {
+        // JSON null, or a null in-memory value, has no value and no children: not set, not an error.
+        var options = await ResolveAsync(
+            new() { ["KeepAlive:Idle"] = null, ["KeepAlive:ProbeCount"] = "4", ["KeepAlive:UserTimeout"] = null },
+            b => b.UseKeepAlivePolicy());
+
+        Assert.Equal(TimeSpan.FromSeconds(60), options.Idle);
+        Assert.Equal(4, options.ProbeCount);
+        Assert.Null(options.UserTimeout);
+    }
+
+    [Fact]
     public void Generic_host_entry_point_reads_the_same_section()
     {
         // IWebHostBuilder.UseKeepAlivePolicy, for apps on Host.CreateDefaultBuilder().ConfigureWebHostDefaults(...).

@@ -28,6 +28,14 @@ internal sealed class Nftables : IAsyncDisposable
         $"add chain inet {_table} input {{ type filter hook input priority 0; policy accept; }}",
         $"add rule inet {_table} input ip daddr {address} drop");
 
+    /// <summary>
+    /// Answers every packet addressed to <paramref name="address"/> with ICMP host-unreachable, as a
+    /// router does when the peer's network is gone.
+    /// </summary>
+    public Task RejectIncomingToAsync(IPAddress address) => ApplyAsync(
+        $"add chain inet {_table} input {{ type filter hook input priority 0; policy accept; }}",
+        $"add rule inet {_table} input ip daddr {address} reject with icmp type host-unreachable");
+
     /// <summary>Drops every packet <paramref name="source"/> sends (output hook), e.g. the reset of an abortive close.</summary>
     public Task DropOutgoingFromAsync(IPEndPoint source) => ApplyAsync(
         $"add chain inet {_table} output {{ type filter hook output priority 0; policy accept; }}",

@@ -99,6 +99,17 @@ internal sealed class VanishingClient : IAsyncDisposable
     }
 
     /// <summary>
+    /// Becomes unreachable: from now on the network answers what the server sends to this client with
+    /// ICMP host-unreachable.
+    /// </summary>
+    /// <returns>The <see cref="Stopwatch"/> timestamp at which the rule was in place.</returns>
+    public async Task<long> BecomeUnreachableAsync()
+    {
+        await _nftables.RejectIncomingToAsync(LocalEndPoint.Address);
+        return Stopwatch.GetTimestamp();
+    }
+
+    /// <summary>
     /// "Reboots": the client's kernel forgets the connection without telling the server. Its packets are
     /// dropped while it closes abortively (SO_LINGER 0), which discards the connection and sends a reset
     /// that never arrives; then the drop is lifted, so the server's next packet is answered with a reset.
