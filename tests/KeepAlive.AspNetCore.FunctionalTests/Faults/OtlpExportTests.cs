@@ -1,0 +1,55 @@
+using System.Diagnostics;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
+
+/// <summary>
+/// The whole pipeline an operator runs: the sample app exports through the OpenTelemetry SDK and its
+/// OTLP exporter, configured only by the standard OTEL_* variables, to a receiver over HTTP; a client
+/// vanishes; the receiver gets <c>keepalive.lost_connections</c>.
+/// </summary>
+public class OtlpExportTests
+{
+    [Fact]
+    public async Task The_sample_delivers_a_lost_connection_to_an_OTLP_receiver()
+    {
+        PrivateNetworkNamespace.Require();
+        await using var receiver = await OtlpMetricsReceiver.StartAsync();
+        await using var sample = await SampleProcess.StartAsync(new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
+            ["KeepAlive__Idle"] = "00:00:01",
+            ["KeepAlive__Interval"] = "00:00:01",
+            ["KeepAlive__ProbeCount"] = "2",
+            ["KeepAlive__UserTimeout"] = "",
+        });
+        await using var client = await VanishingClient.ConnectAsync(sample.BaseAddress);
+        // The sample's stream with nothing after its first event.
+        await client.SendAndReadUntilAsync("GET /events?every=0 HTTP/1.1\r\nHost: x\r\n\r\n", "data: connected");
+
+        await client.VanishAsync();
+
+        var started = Stopwatch.GetTimestamp();
+        OtlpDataPoint? lost = null;
+        while (lost is null && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(200, TestContext.Current.CancellationToken);
+            lost = receiver.DataPoints.FirstOrDefault(p => p.Metric == "keepalive.lost_connections" && p.Value >= 1);
+        }
+
+        Assert.True(lost is not null,
+            $"No keepalive.lost_connections reached the receiver within 20 s. It got: " +
+            $"{string.Join(", ", receiver.DataPoints.Select(p => p.Metric).Distinct())}\nThe sample wrote:\n{sample.Output}");
+        Assert.Equal("{connection}", lost.Unit);
+        Assert.Equal(1, lost.Value);
+        Assert.Equal("keepalive_timeout", lost.Attributes["error.type"]);
+        Assert.Equal("default", lost.Attributes["keepalive.policy"]);
+        Assert.Equal("127.0.0.1", lost.Attributes["server.address"]);
+        Assert.Equal(sample.BaseAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), lost.Attributes["server.port"]);
+        Assert.Contains(receiver.DataPoints, p => p.Metric == "keepalive.applied_connections");
+        // Kestrel's own instruments travel the same way, for the dashboard's active-connections panel.
+        Assert.Contains(receiver.DataPoints, p => p.Metric == "kestrel.active_connections");
+    }
+}
