@@ -21,13 +21,14 @@ namespace KeepAlive.AspNetCore;
 /// (<see cref="IConnectionCompleteFeature"/>), after the receive error has usually surfaced and before
 /// Kestrel records <c>kestrel.connection.duration</c>, so the cause can be added to its tags.
 /// </remarks>
-internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
+internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, IConnectionSocketFeature
 {
     private const int Open = 0, Ending = 1, Reported = 2;
 
     private readonly ConnectionContext _inner;
     private readonly Socket _socket;
     private readonly KeepAliveEndpoint _endpoint;
+    private readonly KeepAlivePolicies? _registry;
     private Input? _input;
     private IDuplexPipe _transport;
     private bool _serving;
@@ -35,14 +36,27 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
     private TcpConnectionInfo? _closedInfo;
     private SocketError? _receiveError;
 
-    public KeepAliveConnection(ConnectionContext inner, Socket socket, KeepAlivePolicy policy, KeepAliveEndpoint endpoint)
+    public KeepAliveConnection(ConnectionContext inner, Socket socket, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry)
     {
         _inner = inner;
         _socket = socket;
         Policy = policy;
         _endpoint = endpoint;
         _transport = this;
+        // The same socket, seen through this connection: a route's policy finds the connection through
+        // HttpContext.Features (which falls back to the connection's), at no cost per connection.
+        inner.Features.Set<IConnectionSocketFeature>(this);
+        _registry = registry;
+        registry?.Add(this);
     }
+
+    /// <summary>Links of the registry's list of open connections (<see cref="KeepAlivePolicies"/>).</summary>
+    internal KeepAliveConnection? Previous { get; set; }
+
+    internal KeepAliveConnection? Next { get; set; }
+
+    /// <summary>Where the connection was accepted, as metrics name it.</summary>
+    public KeepAliveEndpoint Endpoint => _endpoint;
 
     /// <summary>The connection's TCP socket.</summary>
     public Socket Socket => _socket;
@@ -106,8 +120,15 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe
 
     public override ValueTask DisposeAsync()
     {
-        Report();
+        End();
         return _inner.DisposeAsync();
+    }
+
+    /// <summary>The connection is over: report it if it was lost, and stop tracking it.</summary>
+    public void End()
+    {
+        Report();
+        _registry?.Remove(this);
     }
 
     // Kestrel first reads the transport once it serves the connection: by then it has set

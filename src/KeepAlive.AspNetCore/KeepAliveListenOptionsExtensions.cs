@@ -37,19 +37,67 @@ public static class KeepAliveListenOptionsExtensions
         // Runs when Kestrel builds the endpoint at startup, once every service is available.
         listenOptions.Use(next =>
         {
-            var policy = CreatePolicy(listenOptions.ApplicationServices, configure);
+            var services = listenOptions.ApplicationServices;
+            // Without changes it is the app's default policy, and follows reloads like it.
+            var policy = configure is null && services.GetService<KeepAlivePolicies>() is { } policies
+                ? () => policies.Default
+                : Constant(CreatePolicy(services, configure));
             return new KeepAliveConnectionMiddleware(next, policy, () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;
     }
 
+    /// <summary>
+    /// Applies the named policy <paramref name="policyName"/> (<c>KeepAlive:Policies:&lt;name&gt;</c>) to the
+    /// TCP connections this endpoint accepts; it takes precedence over the app-wide policy there and follows
+    /// configuration reloads. Needs <c>UseKeepAlivePolicy()</c> on the host builder; a name that is not a
+    /// policy fails when Kestrel starts.
+    /// </summary>
+    /// <param name="listenOptions">The endpoint.</param>
+    /// <param name="policyName">The name of a policy in <c>KeepAlive:Policies</c>.</param>
+    /// <returns>The <paramref name="listenOptions"/>.</returns>
+    public static ListenOptions UseKeepAlivePolicy(this ListenOptions listenOptions, string policyName)
+    {
+        ArgumentNullException.ThrowIfNull(listenOptions);
+        ArgumentException.ThrowIfNullOrEmpty(policyName);
+
+        listenOptions.Use(next =>
+        {
+            var policies = RequirePolicies(listenOptions.ApplicationServices, $"listenOptions.UseKeepAlivePolicy(\"{policyName}\")");
+            if (!policies.Contains(policyName))
+            {
+                throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions),
+                    [KeepAliveOptionsValidator.UnknownPolicy($"listenOptions.UseKeepAlivePolicy(\"{policyName}\")", policyName, policies.Options)]);
+            }
+            return new KeepAliveConnectionMiddleware(next, () => policies.Find(policyName), () => listenOptions.EndPoint).OnConnectionAsync;
+        });
+        return listenOptions;
+    }
+
+    // KeepAlive:Endpoints: the endpoint's policy is looked up per connection, so a reload can remap it.
+    internal static ListenOptions UseKeepAliveEndpointPolicy(this ListenOptions listenOptions, string endpointName)
+    {
+        listenOptions.Use(next =>
+        {
+            var policies = RequirePolicies(listenOptions.ApplicationServices, $"KeepAlive:Endpoints:{endpointName}");
+            return new KeepAliveConnectionMiddleware(next, () => policies.ForEndpoint(endpointName), () => listenOptions.EndPoint).OnConnectionAsync;
+        });
+        return listenOptions;
+    }
+
+    internal static KeepAlivePolicies RequirePolicies(IServiceProvider services, string caller) =>
+        services.GetService<KeepAlivePolicies>() ?? throw new InvalidOperationException(
+            $"{caller} uses the named policies of the KeepAlive section: call builder.UseKeepAlivePolicy() (or webHostBuilder.UseKeepAlivePolicy()) first.");
+
+    private static Func<KeepAlivePolicy?> Constant(KeepAlivePolicy policy) => () => policy;
+
     private static KeepAlivePolicy CreatePolicy(IServiceProvider services, Action<KeepAliveOptions>? configure)
     {
         var failures = new List<string>();
         KeepAliveOptions options;
-        if (services.GetService<KeepAlivePolicy>() is { } appPolicy)
+        if (services.GetService<KeepAlivePolicies>() is { } policies)
         {
-            options = appPolicy.Options.Clone();
+            options = policies.Default.Options.ClonePolicy();
         }
         else
         {

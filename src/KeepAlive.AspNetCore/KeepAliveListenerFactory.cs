@@ -14,23 +14,23 @@ namespace KeepAlive.AspNetCore;
 /// endpoints added before our call would never get it. The transport sees every connection first.
 /// </remarks>
 /// <param name="inner">The transport.</param>
-/// <param name="policy">
-/// The policy, resolved when Kestrel binds rather than when the server is constructed (which happens in
+/// <param name="policies">
+/// The policies, resolved when Kestrel binds rather than when the server is constructed (which happens in
 /// <c>Build()</c>), so invalid options fail in <c>StartAsync</c> through <c>ValidateOnStart</c>.
 /// </param>
-internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner, Func<KeepAlivePolicy> policy)
+internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner, Func<KeepAlivePolicies> policies)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
     public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
-        var resolved = policy();
+        var resolved = policies();
         return new Listener(await inner.BindAsync(endpoint, cancellationToken).ConfigureAwait(false), resolved);
     }
 
     // Kestrel picks, per endpoint, the first transport that can bind it; keep the inner transport's answer.
     public bool CanBind(EndPoint endpoint) => inner is not IConnectionListenerFactorySelector selector || selector.CanBind(endpoint);
 
-    private sealed class Listener(IConnectionListener inner, KeepAlivePolicy policy) : IConnectionListener
+    private sealed class Listener(IConnectionListener inner, KeepAlivePolicies policies) : IConnectionListener
     {
         private readonly KeepAliveEndpoint _endpoint = KeepAliveEndpoint.From(inner.EndPoint);
 
@@ -42,7 +42,8 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
         public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
         {
             var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
-            return connection is null ? null : policy.Apply(connection, _endpoint);
+            // The default policy now: a reload reaches the next connection.
+            return connection is null ? null : policies.Default.Apply(connection, _endpoint);
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);

@@ -61,5 +61,54 @@ public sealed class KeepAliveOptions
     /// <summary>How long keepalive takes to give up on a silent idle peer: <c>Idle + Interval x ProbeCount</c>.</summary>
     public TimeSpan KeepAliveSpan => Idle + Interval * ProbeCount;
 
-    internal KeepAliveOptions Clone() => (KeepAliveOptions)MemberwiseClone();
+    /// <summary>
+    /// Named policies (<c>KeepAlive:Policies</c>), for endpoints (<see cref="Endpoints"/>,
+    /// <c>listenOptions.UseKeepAlivePolicy("name")</c>) and routes (<c>WithKeepAlivePolicy("name")</c>).
+    /// Names are case-insensitive.
+    /// </summary>
+    public IDictionary<string, KeepAlivePolicyOptions> Policies { get; } = new Dictionary<string, KeepAlivePolicyOptions>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Kestrel endpoint names (<c>Kestrel:Endpoints:&lt;name&gt;</c>) mapped to the name of the policy their
+    /// connections get (<c>KeepAlive:Endpoints</c>). Names are case-insensitive.
+    /// </summary>
+    public IDictionary<string, string> Endpoints { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>The values of the default policy alone, without <see cref="Policies"/> and <see cref="Endpoints"/>.</summary>
+    internal KeepAliveOptions ClonePolicy() => new()
+    {
+        Enabled = Enabled,
+        Idle = Idle,
+        Interval = Interval,
+        ProbeCount = ProbeCount,
+        UserTimeout = UserTimeout,
+    };
+
+    /// <summary>
+    /// The named policy <paramref name="name"/> resolved over this default policy: its preset's values,
+    /// then its own. <see langword="null"/> when there is no such policy (or preset).
+    /// </summary>
+    internal KeepAliveOptions? Resolve(string name)
+    {
+        if (!Policies.TryGetValue(name, out var named))
+            return null;
+        var resolved = ClonePolicy();
+        if (named.Preset is { } preset)
+        {
+            if (KeepAlivePresets.Find(preset) is not { } values)
+                return null;
+            Override(resolved, values);
+        }
+        Override(resolved, named);
+        return resolved;
+    }
+
+    private static void Override(KeepAliveOptions options, KeepAlivePolicyOptions values)
+    {
+        options.Enabled = values.Enabled ?? options.Enabled;
+        options.Idle = values.Idle ?? options.Idle;
+        options.Interval = values.Interval ?? options.Interval;
+        options.ProbeCount = values.ProbeCount ?? options.ProbeCount;
+        options.UserTimeout = values.UserTimeout ?? options.UserTimeout;
+    }
 }

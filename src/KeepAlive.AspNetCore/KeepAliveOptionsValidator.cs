@@ -29,8 +29,36 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
-    /// <summary>Range checks of the values, with keys under <paramref name="section"/>.</summary>
+    /// <summary>
+    /// Range checks of the default policy and of every named policy as it resolves over it, and that every
+    /// endpoint names a policy; keys under <paramref name="section"/>.
+    /// </summary>
     public static IEnumerable<string> Validate(KeepAliveOptions options, string section)
+    {
+        var failures = ValidatePolicy(options, section).ToList();
+        foreach (var (name, named) in options.Policies)
+        {
+            var key = $"{section}:{nameof(options.Policies)}:{name}";
+            if (named.Preset is { } preset && KeepAlivePresets.Find(preset) is null)
+                failures.Add($"{key}:{nameof(named.Preset)}: '{preset}' is not a preset; the presets are {string.Join(", ", KeepAlivePresets.Names)}");
+            // A value it inherits from an invalid default is reported once, at the default's key.
+            else if (failures.Count == 0 && options.Resolve(name) is { } resolved)
+                failures.AddRange(ValidatePolicy(resolved, key));
+        }
+        foreach (var (endpoint, policy) in options.Endpoints)
+        {
+            if (!options.Policies.ContainsKey(policy))
+                failures.Add(UnknownPolicy($"{section}:{nameof(options.Endpoints)}:{endpoint}", policy, options, section));
+        }
+        return failures;
+    }
+
+    /// <summary>The message for a reference to a policy that <c>KeepAlive:Policies</c> lacks.</summary>
+    internal static string UnknownPolicy(string where, string policy, KeepAliveOptions options, string section = KeepAliveOptions.SectionName) =>
+        $"{where} names the policy '{policy}', which is not in {section}:{nameof(options.Policies)}; " +
+        (options.Policies.Count == 0 ? "there are none" : $"the policies are {string.Join(", ", options.Policies.Keys)}");
+
+    private static IEnumerable<string> ValidatePolicy(KeepAliveOptions options, string section)
     {
         if (!IsWholeSecondsInRange(options.Idle))
             yield return OutOfRange($"{section}:{nameof(options.Idle)}", options.Idle, SecondsRange);

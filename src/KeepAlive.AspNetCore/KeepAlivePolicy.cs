@@ -23,9 +23,11 @@ internal sealed partial class KeepAlivePolicy
     private readonly KeepAliveSocketOption[] _overrideOptions;
     private readonly KeepAliveMetrics _metrics;
     private readonly ILogger _logger;
+    private readonly KeepAlivePolicies? _registry;
 
-    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger)
+    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry)
     {
+        _registry = registry;
         Name = name;
         Options = options;
         _socketOptions = socketOptions;
@@ -49,7 +51,12 @@ internal sealed partial class KeepAlivePolicy
     /// Resolves the options for this platform. Logs, once, each option the platform lacks (the others
     /// still apply) and a user timeout that cuts keepalive short.
     /// </summary>
-    public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger)
+    /// <param name="name">The policy's name.</param>
+    /// <param name="options">Its values.</param>
+    /// <param name="metrics">Where it reports.</param>
+    /// <param name="logger">Where it logs.</param>
+    /// <param name="registry">Tracks the connections it is applied to, so that a reload reaches them; none for a policy set in code.</param>
+    public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry = null)
     {
         var wanted = new List<KeepAliveSocketOption?>();
         if (options.Enabled)
@@ -79,7 +86,7 @@ internal sealed partial class KeepAlivePolicy
         var supported = wanted.OfType<KeepAliveSocketOption>().Where(o => IsSupported(o, logger)).ToArray();
         Log.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount, Format(userTimeout),
             string.Join(", ", supported.Select(o => o.KernelName)));
-        return new KeepAlivePolicy(name, options, supported, metrics, logger);
+        return new KeepAlivePolicy(name, options, supported, metrics, logger, registry);
     }
 
     /// <summary>
@@ -93,8 +100,7 @@ internal sealed partial class KeepAlivePolicy
         if (connection is KeepAliveConnection tracked)
         {
             // An endpoint's own policy over the app-wide one, already set at accept.
-            tracked.Policy = this;
-            SetOptions(_overrideOptions, tracked.Socket, connection, endpoint);
+            ApplyTo(tracked);
             return tracked;
         }
 
@@ -104,7 +110,17 @@ internal sealed partial class KeepAlivePolicy
 
         SetOptions(_socketOptions, socket, connection, endpoint);
         _metrics.ConnectionApplied(endpoint, Name);
-        return new KeepAliveConnection(connection, socket, this, endpoint);
+        return new KeepAliveConnection(connection, socket, this, endpoint, _registry);
+    }
+
+    /// <summary>
+    /// Makes this the policy of a connection another policy was applied to (an endpoint's, a route's, or
+    /// a reloaded one): sets all of its options, including an explicit "off" for a user timeout it lacks.
+    /// </summary>
+    public void ApplyTo(KeepAliveConnection connection)
+    {
+        connection.Policy = this;
+        SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
     }
 
     /// <summary>Reports a connection the kernel ended because its peer stopped answering.</summary>

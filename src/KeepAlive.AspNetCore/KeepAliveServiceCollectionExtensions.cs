@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
@@ -19,16 +19,13 @@ internal static class KeepAliveServiceCollectionExtensions
         if (configure is not null)
             services.Configure(configure);
 
-        if (services.Any(d => d.ServiceType == typeof(KeepAlivePolicy)))
+        if (services.Any(d => d.ServiceType == typeof(KeepAlivePolicies)))
             return services; // called before: the transports are wrapped already
 
         services.AddMetrics();
         services.TryAddSingleton<KeepAliveMetrics>();
-        services.AddSingleton(sp => KeepAlivePolicy.Create(
-            KeepAlivePolicy.DefaultName,
-            sp.GetRequiredService<IOptions<KeepAliveOptions>>().Value,
-            sp.GetRequiredService<KeepAliveMetrics>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger(LoggerCategory)));
+        services.AddSingleton<KeepAlivePolicies>();
+        services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
 
         var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();
         if (transports.Count == 0)
@@ -42,7 +39,7 @@ internal static class KeepAliveServiceCollectionExtensions
             services.Remove(transport);
             services.Add(ServiceDescriptor.Describe(
                 typeof(IConnectionListenerFactory),
-                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicy>),
+                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicies>),
                 transport.Lifetime));
         }
         return services;

@@ -151,7 +151,7 @@ public class KeepAlivePolicyTests
         var reached = new List<ConnectionContext>();
         var middleware = new KeepAliveConnectionMiddleware(
             c => { reached.Add(c); return Task.CompletedTask; },
-            Policy(new KeepAliveOptions(), logger), () => null);
+            Fixed(Policy(new KeepAliveOptions(), logger)), () => null);
 
         await middleware.OnConnectionAsync(connection).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
@@ -169,7 +169,7 @@ public class KeepAlivePolicyTests
         var connectionEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var middleware = new KeepAliveConnectionMiddleware(
             c => { seenByNext = KernelSocketOptions.Read(pair.Server); return connectionEnded.Task; },
-            Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger()), () => null);
+            Fixed(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger())), () => null);
 
         var running = middleware.OnConnectionAsync(connection);
 
@@ -184,6 +184,8 @@ public class KeepAlivePolicyTests
 
     private static KeepAlivePolicy Policy(KeepAliveOptions options, ILogger logger) =>
         KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options, new KeepAliveMetrics(new TestMeterFactory()), logger);
+
+    private static Func<KeepAlivePolicy?> Fixed(KeepAlivePolicy policy) => () => policy;
 
     private static void SkipUnlessLinux() =>
         Assert.SkipUnless(OperatingSystem.IsLinux(), "Reads the options back by Linux option numbers.");

@@ -1,0 +1,160 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Microsoft.Extensions.Primitives;
+
+namespace KeepAlive.AspNetCore;
+
+/// <summary>
+/// The policies in force (the default one and the named ones) and the TCP connections they are applied
+/// to. When configuration changes, the policies are rebuilt: valid new values reach new connections at
+/// once and are applied again to the open ones; invalid ones are logged and the last good policies stay.
+/// </summary>
+internal sealed partial class KeepAlivePolicies : IDisposable
+{
+    private readonly IOptionsFactory<KeepAliveOptions> _factory;
+    private readonly KeepAliveMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly IDisposable _reloads;
+    private readonly Lock _lock = new();
+    private KeepAliveConnection? _first; // the open connections, linked through the connections themselves
+    private volatile PolicySet _current;
+
+    public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration, KeepAliveMetrics metrics, ILoggerFactory loggerFactory)
+    {
+        _factory = factory;
+        _metrics = metrics;
+        _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
+        _current = Build(options.Value);
+        _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
+    }
+
+    /// <summary>The default policy: every TCP connection gets it at accept.</summary>
+    public KeepAlivePolicy Default => _current.Default;
+
+    /// <summary>The named policy, or <see langword="null"/>.</summary>
+    public KeepAlivePolicy? Find(string name) =>
+        name.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase) ? _current.Default : _current.Named.GetValueOrDefault(name);
+
+    /// <summary>The policy <c>KeepAlive:Endpoints</c> maps the Kestrel endpoint to, or <see langword="null"/>.</summary>
+    public KeepAlivePolicy? ForEndpoint(string endpointName) =>
+        _current.Options.Endpoints.TryGetValue(endpointName, out var name) ? Find(name) : null;
+
+    /// <summary>Whether a policy of that name exists now.</summary>
+    public bool Contains(string name) => Find(name) is not null;
+
+    /// <summary>The options the policies were built from.</summary>
+    public KeepAliveOptions Options => _current.Options;
+
+    public void Add(KeepAliveConnection connection)
+    {
+        lock (_lock)
+        {
+            connection.Next = _first;
+            if (_first is not null)
+                _first.Previous = connection;
+            _first = connection;
+        }
+    }
+
+    public void Remove(KeepAliveConnection connection)
+    {
+        lock (_lock)
+        {
+            if (connection.Previous is null && _first != connection)
+                return; // removed already
+            if (connection.Previous is not null)
+                connection.Previous.Next = connection.Next;
+            else
+                _first = connection.Next;
+            if (connection.Next is not null)
+                connection.Next.Previous = connection.Previous;
+            connection.Previous = connection.Next = null;
+        }
+    }
+
+    /// <summary>The number of open connections under a policy (for tests and diagnostics).</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                var count = 0;
+                for (var c = _first; c is not null; c = c.Next)
+                    count++;
+                return count;
+            }
+        }
+    }
+
+    public void Dispose() => _reloads.Dispose();
+
+    private void Reload()
+    {
+        KeepAliveOptions options;
+        try
+        {
+            options = _factory.Create(Microsoft.Extensions.Options.Options.DefaultName);
+        }
+        catch (OptionsValidationException ex)
+        {
+            Log.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
+            return;
+        }
+        if (Describe(options) == Describe(_current.Options))
+            return; // another part of the configuration changed
+
+        _current = Build(options);
+        var open = OpenConnections();
+        foreach (var connection in open)
+        {
+            // A connection keeps the policy of its name; one an endpoint set in code keeps its own.
+            if (Find(connection.Policy.Name) is { } policy)
+                policy.ApplyTo(connection);
+        }
+        Log.Reloaded(_logger, open.Count);
+    }
+
+    private List<KeepAliveConnection> OpenConnections()
+    {
+        var open = new List<KeepAliveConnection>();
+        lock (_lock)
+        {
+            for (var c = _first; c is not null; c = c.Next)
+                open.Add(c);
+        }
+        return open;
+    }
+
+    private PolicySet Build(KeepAliveOptions options)
+    {
+        var named = new Dictionary<string, KeepAlivePolicy>(StringComparer.OrdinalIgnoreCase);
+        foreach (var name in options.Policies.Keys)
+        {
+            if (options.Resolve(name) is { } resolved)
+                named[name] = KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this);
+        }
+        return new PolicySet(options, KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options.ClonePolicy(), _metrics, _logger, this), named);
+    }
+
+    private static string Describe(KeepAliveOptions options) => string.Join("|",
+        Policy(options),
+        string.Join(";", options.Policies.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => $"{p.Key}={p.Value.Preset},{(options.Resolve(p.Key) is { } r ? Policy(r) : "")}")),
+        string.Join(";", options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase).Select(e => $"{e.Key}={e.Value}")));
+
+    private static string Policy(KeepAliveOptions o) =>
+        string.Create(CultureInfo.InvariantCulture, $"{o.Enabled},{o.Idle},{o.Interval},{o.ProbeCount},{o.UserTimeout}");
+
+    private sealed record PolicySet(KeepAliveOptions Options, KeepAlivePolicy Default, IReadOnlyDictionary<string, KeepAlivePolicy> Named);
+
+    private static partial class Log
+    {
+        [LoggerMessage(6, LogLevel.Information, "KeepAlive configuration reloaded; the policies were applied again to {OpenConnections} open connections.", EventName = "PolicyReloaded")]
+        public static partial void Reloaded(ILogger logger, int openConnections);
+
+        [LoggerMessage(7, LogLevel.Error, "KeepAlive configuration change rejected; the last good policies stay in force:" + "\n" + "{Failures}", EventName = "ReloadRejected")]
+        public static partial void ReloadRejected(ILogger logger, string failures);
+    }
+}
