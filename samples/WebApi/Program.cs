@@ -22,12 +22,17 @@ using var telemetry = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_END
         .AddOtlpExporter()))
     : null;
 
+// Routes with a policy of their own (below: the event stream) get it on their connection.
+app.UseKeepAliveRoutePolicies();
+
 app.MapGet("/", () => "KeepAlive.AspNetCore sample. GET /events for a server-sent event stream, /connection for this connection's socket options.");
 
 // A long-lived stream: one event every `every` seconds (0: only the first, then silence, the case only
-// TCP keepalive can clean up when the client vanishes).
+// TCP keepalive can clean up when the client vanishes). Its connections get the "streaming" policy of
+// appsettings.json: a vanished browser is let go after 30 s instead of 2 min.
 app.MapGet("/events", (int? every, HttpContext context, ILogger<Program> logger) =>
-    TypedResults.ServerSentEvents(Ticks(TimeSpan.FromSeconds(every ?? 5), context, logger)));
+    TypedResults.ServerSentEvents(Ticks(TimeSpan.FromSeconds(every ?? 5), context, logger)))
+    .WithKeepAlivePolicy("streaming");
 
 // The keepalive options the kernel holds for the caller's own connection, read back with getsockopt.
 app.MapGet("/connection", (HttpContext context) =>

@@ -20,10 +20,11 @@ public class OtlpExportTests
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            ["KeepAlive__Idle"] = "00:00:01",
-            ["KeepAlive__Interval"] = "00:00:01",
-            ["KeepAlive__ProbeCount"] = "2",
-            ["KeepAlive__UserTimeout"] = "",
+            // The sample's event stream has the "streaming" policy of its appsettings.json; made fast here.
+            ["KeepAlive__Policies__streaming__Idle"] = "00:00:01",
+            ["KeepAlive__Policies__streaming__Interval"] = "00:00:01",
+            ["KeepAlive__Policies__streaming__ProbeCount"] = "2",
+            ["KeepAlive__Policies__streaming__UserTimeout"] = "00:00:03",
         });
         await using var client = await VanishingClient.ConnectAsync(sample.BaseAddress);
         // The sample's stream with nothing after its first event.
@@ -45,7 +46,7 @@ public class OtlpExportTests
         Assert.Equal("{connection}", lost.Unit);
         Assert.Equal(1, lost.Value);
         Assert.Equal("keepalive_timeout", lost.Attributes["error.type"]);
-        Assert.Equal("default", lost.Attributes["keepalive.policy"]);
+        Assert.Equal("streaming", lost.Attributes["keepalive.policy"]);
         Assert.Equal("127.0.0.1", lost.Attributes["server.address"]);
         Assert.Equal(sample.BaseAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), lost.Attributes["server.port"]);
         Assert.Contains(receiver.DataPoints, p => p.Metric == "keepalive.applied_connections");
