@@ -24,10 +24,7 @@ public class KeepAliveMetricsTests
     public async Task Applied_connections_arrive_through_OpenTelemetry_with_the_endpoint_and_policy_attributes()
     {
         var exporter = new CollectingMetricExporter();
-        using var meterProvider = Sdk.CreateMeterProviderBuilder()
-            .AddKeepAliveInstrumentation()
-            .AddReader(new BaseExportingMetricReader(exporter))
-            .Build();
+        using var meterProvider = MeterProviderFor(exporter);
         var app = TestHost.CreateBuilder(null, b => b.UseKeepAlivePolicy()).Build();
         app.MapGet("/", () => "ok");
         await app.StartAsync(TestContext.Current.CancellationToken);
@@ -63,10 +60,7 @@ public class KeepAliveMetricsTests
     public void Lost_connections_and_their_silence_carry_the_cause_as_error_type()
     {
         var exporter = new CollectingMetricExporter();
-        using var meterProvider = Sdk.CreateMeterProviderBuilder()
-            .AddKeepAliveInstrumentation()
-            .AddReader(new BaseExportingMetricReader(exporter))
-            .Build();
+        using var meterProvider = MeterProviderFor(exporter);
         using var meterFactory = new TestMeterFactory();
         var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), NullLogger.Instance);
         var endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.IPv6Loopback, 18443)); // a port no other test uses
@@ -106,10 +100,7 @@ public class KeepAliveMetricsTests
     public async Task Policy_errors_name_the_option_and_the_error()
     {
         var exporter = new CollectingMetricExporter();
-        using var meterProvider = Sdk.CreateMeterProviderBuilder()
-            .AddKeepAliveInstrumentation()
-            .AddReader(new BaseExportingMetricReader(exporter))
-            .Build();
+        using var meterProvider = MeterProviderFor(exporter);
         using var meterFactory = new TestMeterFactory();
         var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), NullLogger.Instance);
         // A socket closed between accept and the policy: the first option fails, the connection is still handed on.
@@ -128,6 +119,12 @@ public class KeepAliveMetricsTests
         Assert.Equal("SO_KEEPALIVE", point.Tags["keepalive.option"]);
         Assert.Equal("socket_closed", point.Tags["error.type"]);
     }
+
+    // What an app does with the OpenTelemetry SDK: AddKeepAliveInstrumentation() and an exporter.
+    private static MeterProvider MeterProviderFor(CollectingMetricExporter exporter) => Sdk.CreateMeterProviderBuilder()
+        .AddKeepAliveInstrumentation()
+        .AddReader(new BaseExportingMetricReader(exporter))
+        .Build();
 
     // The provider hears every meter of this name in the process, and tests running in parallel each have
     // one (a host's IMeterFactory makes its own): the same instrument, one stream per meter. Merge them;
