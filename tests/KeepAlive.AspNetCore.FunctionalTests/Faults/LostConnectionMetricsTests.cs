@@ -150,6 +150,32 @@ public class LostConnectionMetricsTests
         Assert.Equal("unreachable", lost.ErrorType);
     }
 
+    [Fact]
+    public async Task A_vanished_peer_of_an_upgraded_WebSocket_connection_is_counted_as_keepalive_timeout()
+    {
+        PrivateNetworkNamespace.Require();
+        using var metrics = new MetricRecorder();
+        // Upgraded: Kestrel's HTTP/1.1 loop no longer reads, the app's ReceiveAsync does. The end must take
+        // the same path (abort, TCP_INFO, cause) as a plain request's.
+        var endpoint = new WebSocketEndpoint();
+        await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b), endpoint.MapTo);
+        metrics.Port = app.BaseAddress.Port;
+        await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
+        // A fixed key is fine: the client never checks the server's accept value.
+        await client.SendAndReadUntilAsync(
+            $"GET {WebSocketEndpoint.Path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            WebSocketEndpoint.FirstMessage);
+        await FaultTestHost.WithinAsync(endpoint.Opened, TimeSpan.FromSeconds(5), "The WebSocket being accepted");
+
+        await client.VanishAsync();
+
+        var lost = Assert.Single(await metrics.WaitForAsync(Lost, 1, Wait));
+        Assert.Equal("keepalive_timeout", lost.ErrorType);
+        var silence = Assert.Single(metrics.Of(Silence));
+        Assert.InRange(silence.Value, Idle.TotalSeconds, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds);
+    }
+
     private static void ConfigurePolicy(WebApplicationBuilder builder, string idle = "00:00:01", string? userTimeout = null)
     {
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
