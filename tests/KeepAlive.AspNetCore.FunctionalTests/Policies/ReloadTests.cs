@@ -90,14 +90,16 @@ public sealed class ReloadTests : IDisposable
 
         Write(Settings(unrelated: "b"));
         await Eventually.HoldsAsync(() => app.App.Configuration["Unrelated"] == "b", "the unrelated change is read");
-        // A KeepAlive change after it: once that is logged, the file provider has handled the first change
+        // A KeepAlive change after it: once that is in force, the file provider has handled the first change
         // completely (it handles one change at a time), so whatever the first one logged is in by now.
         Write(Settings(unrelated: "c", idle: "00:00:40"));
+        await Eventually.HoldsAsync(async () => await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress) == ChangedDefault,
+            $"a new connection reads the changed default {ChangedDefault}");
         await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged for the KeepAlive change");
 
+        // That one change, and nothing for the unrelated one.
         Assert.Single(_logs.KeepAliveEvents(PolicyReloaded));
         Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
-        Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
     }
 
     [Fact]
@@ -140,6 +142,29 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(streams));
         Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(plain, "/events"));
         Assert.Empty(_logs.KeepAliveEvents(PolicyReloaded));
+    }
+
+    [Fact]
+    public async Task Open_connection_under_a_policy_set_in_code_keeps_it_across_a_reload()
+    {
+        // listenOptions.UseKeepAlivePolicy(o => ...) is the endpoint's own policy, fixed in code: a reload changes
+        // the default and the named policies, not it. Not even when a named policy happens to be called
+        // "endpoint", the name such a policy goes by in logs and metrics.
+        ListenOptions? codeEndpoint = null;
+        await using var app = await StartAsync(Settings(), b => b.WebHost.ConfigureKestrel(k =>
+            k.Listen(IPAddress.Loopback, 0, listen => codeEndpoint = listen.UseKeepAlivePolicy(o => o.Idle = TimeSpan.FromSeconds(13)))),
+            defaultEndpoint: false);
+        var address = new Uri($"http://127.0.0.1:{Assert.IsType<IPEndPoint>(codeEndpoint!.EndPoint).Port}");
+        var own = new KernelSocketOptions(true, 13, 10, 6, 73_000);
+        using var open = new OneConnectionClient();
+        Assert.Equal(own, await open.ReadAsync(address));
+
+        Write(Settings(idle: "00:00:40").Replace("\"fast\":", "\"endpoint\": { \"Idle\": \"00:00:07\" }, \"fast\":", StringComparison.Ordinal));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+
+        Assert.Equal(own, await open.ReadAsync(address));
+        Assert.Equal(1, open.Connections);
+        Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(address));
     }
 
     public void Dispose() => _directory.Delete(recursive: true);
