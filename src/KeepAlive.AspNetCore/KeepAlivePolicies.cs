@@ -126,8 +126,9 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         var open = OpenConnections();
         foreach (var connection in open)
         {
-            // A connection keeps the policy of its name; one an endpoint set in code keeps its own.
-            if (Find(connection.Policy.Name) is { } policy)
+            // A connection keeps the policy of its name; one an endpoint set in code keeps its own, whatever
+            // it is called.
+            if (connection.Policy.Registry == this && Find(connection.Policy.Name) is { } policy)
                 policy.ApplyTo(connection);
         }
         Log.Reloaded(_logger, open.Count);
