@@ -107,6 +107,21 @@ public class NamedPolicyValidationTests
         Assert.Equal("KeepAlive:ProbeCount is 0; allowed: 1 to 127", Assert.Single(failure.Failures));
     }
 
+    [Theory]
+    [InlineData("default")]
+    [InlineData("Default")]
+    public async Task Policy_named_default_fails_since_that_name_is_the_top_level_policy(string name)
+    {
+        // "default" already names the top level (in logs, metrics, and for a route that wants it back): a named
+        // policy called so would be ignored wherever it is named, silently.
+        var failure = await StartupFailureAsync(
+            Configuration(($"Policies:{name}:Idle", "00:00:05"), ("Endpoints:Streams", name)), b => b.UseKeepAlivePolicy());
+
+        Assert.Equal(
+            $"KeepAlive:Policies:{name}: 'default' is the name of the top-level policy (the KeepAlive section itself); give this policy another name",
+            Assert.Single(failure.Failures));
+    }
+
     [Fact]
     public async Task Route_naming_a_policy_that_does_not_exist_fails_at_startup_naming_the_route_and_the_policy()
     {
