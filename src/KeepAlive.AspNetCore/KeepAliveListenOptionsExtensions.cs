@@ -63,12 +63,14 @@ public static class KeepAliveListenOptionsExtensions
 
         listenOptions.Use(next =>
         {
-            var policies = RequirePolicies(listenOptions.ApplicationServices, $"listenOptions.UseKeepAlivePolicy(\"{policyName}\")");
+            var where = $"listenOptions.UseKeepAlivePolicy(\"{policyName}\")";
+            var policies = RequirePolicies(listenOptions.ApplicationServices, where);
             if (!policies.Contains(policyName))
             {
                 throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions),
-                    [KeepAliveOptionsValidator.UnknownPolicy($"listenOptions.UseKeepAlivePolicy(\"{policyName}\")", policyName, policies.Options)]);
+                    [KeepAliveOptionsValidator.UnknownPolicy(where, policyName, policies.Options)]);
             }
+            policies.Reference(where, policyName);
             return new KeepAliveConnectionMiddleware(next, () => policies.Find(policyName), () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;

@@ -36,13 +36,17 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
     public static IEnumerable<string> Validate(KeepAliveOptions options, string section)
     {
         var failures = ValidatePolicy(options, section).ToList();
+        var defaultIsValid = failures.Count == 0;
         foreach (var (name, named) in options.Policies)
         {
             var key = $"{section}:{nameof(options.Policies)}:{name}";
-            if (named.Preset is { } preset && KeepAlivePresets.Find(preset) is null)
+            // Wherever a policy is named, "default" is the top level: a named policy of that name would never apply.
+            if (name.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase))
+                failures.Add($"{key}: '{KeepAlivePolicy.DefaultName}' is the name of the top-level policy (the {section} section itself); give this policy another name");
+            else if (named.Preset is { } preset && KeepAlivePresets.Find(preset) is null)
                 failures.Add($"{key}:{nameof(named.Preset)}: '{preset}' is not a preset; the presets are {string.Join(", ", KeepAlivePresets.Names)}");
             // A value it inherits from an invalid default is reported once, at the default's key.
-            else if (failures.Count == 0 && options.Resolve(name) is { } resolved)
+            else if (defaultIsValid && options.Resolve(name) is { } resolved)
                 failures.AddRange(ValidatePolicy(resolved, key));
         }
         foreach (var (endpoint, policy) in options.Endpoints)

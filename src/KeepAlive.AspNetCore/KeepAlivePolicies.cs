@@ -18,6 +18,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
     private readonly ILogger _logger;
     private readonly IDisposable _reloads;
     private readonly Lock _lock = new();
+    private readonly HashSet<(string Where, string Policy)> _references = []; // policies code names
     private KeepAliveConnection? _first; // the open connections, linked through the connections themselves
     private volatile PolicySet _current;
 
@@ -46,6 +47,16 @@ internal sealed partial class KeepAlivePolicies : IDisposable
 
     /// <summary>The options the policies were built from.</summary>
     public KeepAliveOptions Options => _current.Options;
+
+    /// <summary>
+    /// Records that code names a policy (<paramref name="where"/>: an endpoint, a route). Startup checked that it
+    /// exists; a reload that drops it is rejected, as that configuration would be at startup.
+    /// </summary>
+    public void Reference(string where, string policy)
+    {
+        lock (_lock)
+            _references.Add((where, policy));
+    }
 
     public void Add(KeepAliveConnection connection)
     {
@@ -103,6 +114,11 @@ internal sealed partial class KeepAlivePolicies : IDisposable
             Log.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
             return;
         }
+        if (UnknownReferences(options) is { Count: > 0 } unknown)
+        {
+            Log.ReloadRejected(_logger, string.Join(Environment.NewLine, unknown));
+            return;
+        }
         if (Describe(options) == Describe(_current.Options))
             return; // another part of the configuration changed
 
@@ -110,11 +126,24 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         var open = OpenConnections();
         foreach (var connection in open)
         {
-            // A connection keeps the policy of its name; one an endpoint set in code keeps its own.
-            if (Find(connection.Policy.Name) is { } policy)
+            // A connection keeps the policy of its name; one an endpoint set in code keeps its own, whatever
+            // it is called.
+            if (connection.Policy.Registry == this && Find(connection.Policy.Name) is { } policy)
                 policy.ApplyTo(connection);
         }
         Log.Reloaded(_logger, open.Count);
+    }
+
+    // The policies code names that the new options lack, in the words startup uses for them.
+    private List<string> UnknownReferences(KeepAliveOptions options)
+    {
+        lock (_lock)
+        {
+            return _references
+                .Where(r => !r.Policy.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase) && !options.Policies.ContainsKey(r.Policy))
+                .Select(r => KeepAliveOptionsValidator.UnknownPolicy(r.Where, r.Policy, options))
+                .ToList();
+        }
     }
 
     private List<KeepAliveConnection> OpenConnections()

@@ -44,6 +44,9 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>The options this policy was built from.</summary>
     public KeepAliveOptions Options { get; }
 
+    /// <summary>The policies this one is part of and reloaded with; <see langword="null"/> for a policy set in code.</summary>
+    public KeepAlivePolicies? Registry => _registry;
+
     /// <summary>The socket options set on each connection, in order.</summary>
     public IReadOnlyList<KeepAliveSocketOption> SocketOptions => _socketOptions;
 

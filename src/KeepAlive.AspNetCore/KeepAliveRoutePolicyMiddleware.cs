@@ -19,16 +19,21 @@ internal sealed class KeepAliveRoutePolicyMiddleware
         _next = next;
         _policies = policies;
         // The endpoints are all mapped by the time the pipeline is built: a route naming a policy that does
-        // not exist fails at startup, not at its first request.
+        // not exist fails at startup, not at its first request; a reload that drops such a policy is rejected.
         if (services.GetService(typeof(EndpointDataSource)) is EndpointDataSource endpoints)
         {
-            var failures = endpoints.Endpoints
-                .Select(e => (Endpoint: e, Metadata: e.Metadata.GetMetadata<IKeepAlivePolicyMetadata>()))
-                .Where(e => e.Metadata is not null && !policies.Contains(e.Metadata.PolicyName))
-                .Select(e => KeepAliveOptionsValidator.UnknownPolicy($"The endpoint '{e.Endpoint.DisplayName}'", e.Metadata!.PolicyName, policies.Options))
+            var references = endpoints.Endpoints
+                .Select(e => (Where: $"The endpoint '{e.DisplayName}'", e.Metadata.GetMetadata<IKeepAlivePolicyMetadata>()?.PolicyName))
+                .Where(e => e.PolicyName is not null)
+                .ToList();
+            var failures = references
+                .Where(e => !policies.Contains(e.PolicyName!))
+                .Select(e => KeepAliveOptionsValidator.UnknownPolicy(e.Where, e.PolicyName!, policies.Options))
                 .ToList();
             if (failures.Count > 0)
                 throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
+            foreach (var (where, policy) in references)
+                policies.Reference(where, policy!);
         }
     }
 

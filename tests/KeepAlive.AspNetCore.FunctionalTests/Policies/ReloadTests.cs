@@ -1,0 +1,237 @@
+using System.Net;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Options;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.Policies;
+
+/// <summary>
+/// Live reload from an appsettings file with <c>reloadOnChange</c>, as an operator edits it on a running
+/// server: new connections get a changed policy at once, open ones get it too; a bad value is logged with
+/// the message startup would give, and the last good policy stays.
+/// </summary>
+public sealed class ReloadTests : IDisposable
+{
+    private const string PolicyReloaded = "PolicyReloaded", ReloadRejected = "ReloadRejected";
+
+    private static readonly KernelSocketOptions Default = new(true, 60, 10, 6, 120_000);
+    private static readonly KernelSocketOptions Streaming = new(true, 15, 5, 3, 30_000);
+    // Settings(idle: "00:00:40", streamingIdle: "00:00:20"): 40 + 10 x 6 and 20 + 5 x 3.
+    private static readonly KernelSocketOptions ChangedDefault = new(true, 40, 10, 6, 100_000);
+    private static readonly KernelSocketOptions ChangedStreaming = new(true, 20, 5, 3, 35_000);
+
+    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("keepalive-reload-");
+    private readonly CapturingLoggerProvider _logs = new();
+
+    private string SettingsPath => Path.Combine(_directory.FullName, "appsettings.json");
+
+    [Fact]
+    public async Task Changed_policy_reaches_new_and_open_connections()
+    {
+        await using var app = await StartAsync(Settings());
+        using var openDefault = new OneConnectionClient();
+        using var openStreaming = new OneConnectionClient();
+        Assert.Equal(Default, await openDefault.ReadAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await openStreaming.ReadAsync(app.BaseAddress, "/events"));
+
+        Write(Settings(idle: "00:00:40", streamingIdle: "00:00:20"));
+        await Eventually.HoldsAsync(async () => await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress) == ChangedDefault,
+            $"a new connection reads the changed default {ChangedDefault}");
+        // Logged once the open connections have it too.
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+
+        // The same connections as before the change, now under the changed policies.
+        Assert.Equal(ChangedDefault, await openDefault.ReadAsync(app.BaseAddress));
+        Assert.Equal(ChangedStreaming, await openStreaming.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, openDefault.Connections);
+        Assert.Equal(1, openStreaming.Connections);
+        Assert.Equal(ChangedStreaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress, "/events"));
+
+        var reloaded = _logs.KeepAliveEvents(PolicyReloaded)[0];
+        Assert.Equal(LogLevel.Information, reloaded.Level);
+        Assert.True((int)reloaded.Fields["OpenConnections"]! >= 2, $"Applied again to fewer than the 2 open connections: {reloaded.Message}");
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
+    public async Task Bad_value_is_logged_as_startup_would_report_it_and_the_last_good_policy_stays()
+    {
+        var bad = Settings(probeCount: "0");
+        var startupFailures = await StartupFailuresAsync(bad);
+        await using var app = await StartAsync(Settings());
+        using var open = new OneConnectionClient();
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+
+        Write(bad);
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(ReloadRejected).Count > 0, $"{ReloadRejected} is logged");
+
+        var rejected = _logs.KeepAliveEvents(ReloadRejected)[0];
+        Assert.Equal(LogLevel.Error, rejected.Level);
+        Assert.Contains("KeepAlive:ProbeCount is 0", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal(string.Join(Environment.NewLine, startupFailures), rejected.Fields["Failures"]);
+        // Nothing changed: not for new connections, not for the open one.
+        Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+        Assert.Empty(_logs.KeepAliveEvents(PolicyReloaded));
+
+        // Fixed: the next good value is taken.
+        Write(Settings(idle: "00:00:40"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged after the fix");
+        Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(ChangedDefault, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+    }
+
+    [Fact]
+    public async Task Change_outside_the_KeepAlive_section_neither_applies_nor_logs_anything()
+    {
+        await using var app = await StartAsync(Settings(unrelated: "a"));
+
+        Write(Settings(unrelated: "b"));
+        await Eventually.HoldsAsync(() => app.App.Configuration["Unrelated"] == "b", "the unrelated change is read");
+        // A KeepAlive change after it: once that is in force, the file provider has handled the first change
+        // completely (it handles one change at a time), so whatever the first one logged is in by now.
+        Write(Settings(unrelated: "c", idle: "00:00:40"));
+        await Eventually.HoldsAsync(async () => await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress) == ChangedDefault,
+            $"a new connection reads the changed default {ChangedDefault}");
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged for the KeepAlive change");
+
+        // That one change, and nothing for the unrelated one.
+        Assert.Single(_logs.KeepAliveEvents(PolicyReloaded));
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
+    public async Task Endpoint_remapped_by_a_reload_gives_its_new_connections_the_new_policy()
+    {
+        await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
+            defaultEndpoint: false);
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+
+        Write(Settings(streamsEndpoint: "fast"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+
+        // "fast" is the Aggressive preset: 5 s, 2 s, 3 probes.
+        Assert.Equal(new KernelSocketOptions(true, 5, 2, 3, 11_000), await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+    }
+
+    [Fact]
+    public async Task Reload_that_drops_a_policy_code_names_is_rejected_and_the_last_good_policies_stay()
+    {
+        // At startup, a route or listenOptions.UseKeepAlivePolicy naming a policy that does not exist stops the app.
+        // The same configuration arriving by reload is just as wrong: it must not quietly drop their connections to
+        // the default policy.
+        ListenOptions? streamsEndpoint = null;
+        await using var app = await StartAsync(Settings(), b => b.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, 0, listen => streamsEndpoint = listen.UseKeepAlivePolicy("streaming"));
+            k.Listen(IPAddress.Loopback, 0);
+        }), defaultEndpoint: false);
+        var streams = new Uri($"http://127.0.0.1:{Assert.IsType<IPEndPoint>(streamsEndpoint!.EndPoint).Port}");
+        var plain = app.Addresses.Select(a => new Uri(a)).Single(a => a.Port != streams.Port);
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(streams));
+
+        Write(Settings(streamingPolicy: false));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(ReloadRejected).Count > 0, $"{ReloadRejected} is logged");
+
+        var rejected = _logs.KeepAliveEvents(ReloadRejected)[0];
+        Assert.Contains("listenOptions.UseKeepAlivePolicy(\"streaming\") names the policy 'streaming', which is not in KeepAlive:Policies; the policies are fast", rejected.Message, StringComparison.Ordinal);
+        Assert.Contains("The endpoint 'HTTP: GET /events' names the policy 'streaming'", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(streams));
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(plain, "/events"));
+        Assert.Empty(_logs.KeepAliveEvents(PolicyReloaded));
+    }
+
+    [Fact]
+    public async Task Open_connection_under_a_policy_set_in_code_keeps_it_across_a_reload()
+    {
+        // listenOptions.UseKeepAlivePolicy(o => ...) is the endpoint's own policy, fixed in code: a reload changes
+        // the default and the named policies, not it. Not even when a named policy happens to be called
+        // "endpoint", the name such a policy goes by in logs and metrics.
+        ListenOptions? codeEndpoint = null;
+        await using var app = await StartAsync(Settings(), b => b.WebHost.ConfigureKestrel(k =>
+            k.Listen(IPAddress.Loopback, 0, listen => codeEndpoint = listen.UseKeepAlivePolicy(o => o.Idle = TimeSpan.FromSeconds(13)))),
+            defaultEndpoint: false);
+        var address = new Uri($"http://127.0.0.1:{Assert.IsType<IPEndPoint>(codeEndpoint!.EndPoint).Port}");
+        var own = new KernelSocketOptions(true, 13, 10, 6, 73_000);
+        using var open = new OneConnectionClient();
+        Assert.Equal(own, await open.ReadAsync(address));
+
+        Write(Settings(idle: "00:00:40").Replace("\"fast\":", "\"endpoint\": { \"Idle\": \"00:00:07\" }, \"fast\":", StringComparison.Ordinal));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+
+        Assert.Equal(own, await open.ReadAsync(address));
+        Assert.Equal(1, open.Connections);
+        Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(address));
+    }
+
+    public void Dispose() => _directory.Delete(recursive: true);
+
+    /// <summary>
+    /// The settings file: a default and a "streaming" policy (unless left out), a "fast" one (the Aggressive preset),
+    /// optionally the Streams endpoint's mapping, and a key outside the KeepAlive section.
+    /// </summary>
+    private static string Settings(string idle = "00:01:00", string probeCount = "6", string streamingIdle = "00:00:15", string unrelated = "a", string? streamsEndpoint = null, bool streamingPolicy = true)
+    {
+        var streaming = streamingPolicy ? $$"""
+            "streaming": { "Idle": "{{streamingIdle}}", "Interval": "00:00:05", "ProbeCount": 3 },
+            """ : "";
+        var endpoints = streamsEndpoint is null ? "" : $", \"Endpoints\": {{ \"Streams\": \"{streamsEndpoint}\" }}";
+        return $$"""
+            {
+              "Unrelated": "{{unrelated}}",
+              "KeepAlive": {
+                "Idle": "{{idle}}", "Interval": "00:00:10", "ProbeCount": {{probeCount}},
+                "Policies": {
+                  {{streaming}}
+                  "fast": { "Preset": "Aggressive" }
+                }{{endpoints}}
+              }
+            }
+            """;
+    }
+
+    // Whole or not at all: a watcher that fired mid-write would read a half file.
+    private void Write(string json)
+    {
+        var temporary = Path.Combine(_directory.FullName, $"{Guid.NewGuid():N}.tmp");
+        File.WriteAllText(temporary, json);
+        File.Move(temporary, SettingsPath, overwrite: true);
+    }
+
+    // The app under reload: the settings file, the route "/events" under "streaming".
+    private Task<KestrelApp> StartAsync(string json, Action<WebApplicationBuilder>? configure = null, bool defaultEndpoint = true)
+    {
+        Write(json);
+        return KestrelApp.StartAsync(
+            b =>
+            {
+                b.Logging.AddProvider(_logs);
+                b.Configuration.AddJsonFile(SettingsPath, optional: false, reloadOnChange: true);
+                configure?.Invoke(b);
+                b.UseKeepAlivePolicy();
+            },
+            a =>
+            {
+                a.UseKeepAliveRoutePolicies();
+                a.MapGet("/events", KernelReadBackEndpoint.WriteSocketOptionsAsync).WithKeepAlivePolicy("streaming");
+            },
+            defaultEndpoint);
+    }
+
+    // What an app started with these settings fails with.
+    private static async Task<IEnumerable<string>> StartupFailuresAsync(string json)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Configuration.Sources.Clear();
+        IssueConfiguration.Add(builder.Configuration, json);
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.UseKeepAlivePolicy();
+        await using var app = builder.Build();
+        var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(TestContext.Current.CancellationToken));
+        return failure.Failures;
+    }
+}
