@@ -83,10 +83,14 @@ internal sealed class Nftables : IAsyncDisposable
             UseShellExecute = false,
         };
         using var process = Process.Start(start)!;
+        // Process.Dispose leaves a redirected stream open once it has been read: close them here rather than
+        // leave two pipe descriptors per nft run to the finalizer.
+        using var standardOutput = process.StandardOutput;
+        using var standardError = process.StandardError;
         await process.StandardInput.WriteAsync(script);
         process.StandardInput.Close();
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
+        var output = standardOutput.ReadToEndAsync();
+        var error = standardError.ReadToEndAsync();
 
         using var timeout = new CancellationTokenSource(CommandTimeout);
         try
