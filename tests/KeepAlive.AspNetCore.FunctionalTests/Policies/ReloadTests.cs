@@ -103,7 +103,7 @@ public sealed class ReloadTests : IDisposable
     }
 
     [Fact]
-    public async Task Endpoint_remapped_by_a_reload_gives_its_new_and_open_connections_the_new_policy()
+    public async Task Endpoint_remapped_by_a_reload_gives_its_new_and_open_connections_the_new_policy_and_routes_keep_theirs()
     {
         await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
             b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
@@ -121,6 +121,13 @@ public sealed class ReloadTests : IDisposable
         var fast = new KernelSocketOptions(true, 5, 2, 3, 11_000);
         Assert.Equal(fast, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(fast, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
+
+        // Unmapped: the endpoint's connections, open or new, are back under the default.
+        Write(Settings());
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
         Assert.Equal(1, open.Connections);
         Assert.Equal(1, routed.Connections);
