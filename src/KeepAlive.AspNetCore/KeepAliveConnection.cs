@@ -64,6 +64,13 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
     /// <summary>The policy in force: an endpoint's own policy replaces the app-wide one.</summary>
     public KeepAlivePolicy Policy { get; set; }
 
+    /// <summary>
+    /// Where <see cref="Policy"/> came from: the default policy, the policy an endpoint or route names, or one
+    /// fixed in code. A reload asks it again, so an open connection follows what a new one would get there.
+    /// <see langword="null"/>: left as it is.
+    /// </summary>
+    public Func<KeepAlivePolicy?>? PolicySource { get; set; }
+
     public override IDuplexPipe Transport
     {
         get

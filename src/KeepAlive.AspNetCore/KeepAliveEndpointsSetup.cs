@@ -13,7 +13,8 @@ namespace KeepAlive.AspNetCore;
 /// </summary>
 /// <remarks>
 /// The names are read from configuration as it is at startup; which policy each one gets is looked up
-/// per connection, so a reload that maps a named endpoint to another policy takes effect at once.
+/// per connection, so a reload that maps a named endpoint to another policy takes effect at once, on its
+/// open connections too. An endpoint a reload adds to <c>KeepAlive:Endpoints</c> gets its policy at the next start.
 /// </remarks>
 internal sealed class KeepAliveEndpointsSetup(IConfiguration configuration) : IPostConfigureOptions<KestrelServerOptions>
 {

@@ -76,13 +76,14 @@ public static class KeepAliveListenOptionsExtensions
         return listenOptions;
     }
 
-    // KeepAlive:Endpoints: the endpoint's policy is looked up per connection, so a reload can remap it.
+    // KeepAlive:Endpoints: the endpoint's policy is looked up per connection, so a reload can remap it (open
+    // connections too); a reload that unmaps it leaves the default.
     internal static ListenOptions UseKeepAliveEndpointPolicy(this ListenOptions listenOptions, string endpointName)
     {
         listenOptions.Use(next =>
         {
             var policies = RequirePolicies(listenOptions.ApplicationServices, $"KeepAlive:Endpoints:{endpointName}");
-            return new KeepAliveConnectionMiddleware(next, () => policies.ForEndpoint(endpointName), () => listenOptions.EndPoint).OnConnectionAsync;
+            return new KeepAliveConnectionMiddleware(next, () => policies.ForEndpoint(endpointName) ?? policies.Default, () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;
     }

@@ -33,6 +33,7 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
     private sealed class Listener(IConnectionListener inner, KeepAlivePolicies policies) : IConnectionListener
     {
         private readonly KeepAliveEndpoint _endpoint = KeepAliveEndpoint.From(inner.EndPoint);
+        private readonly Func<KeepAlivePolicy?> _default = () => policies.Default;
 
         public EndPoint EndPoint => inner.EndPoint;
 
@@ -43,7 +44,7 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
         {
             var connection = await inner.AcceptAsync(cancellationToken).ConfigureAwait(false);
             // The default policy now: a reload reaches the next connection.
-            return connection is null ? null : policies.Default.Apply(connection, _endpoint);
+            return connection is null ? null : policies.Default.Apply(connection, _endpoint, _default);
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);

@@ -126,10 +126,10 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         var open = OpenConnections();
         foreach (var connection in open)
         {
-            // A connection keeps the policy of its name; one an endpoint set in code keeps its own, whatever
-            // it is called.
-            if (connection.Policy.Registry == this && Find(connection.Policy.Name) is { } policy)
-                policy.ApplyTo(connection);
+            // The policy a new connection would get there now: the default, the policy its endpoint is mapped to
+            // or its route names, an endpoint's own set in code (which stays as it was).
+            if (connection.PolicySource is { } source && source() is { } policy)
+                policy.ApplyTo(connection, source);
         }
         Log.Reloaded(_logger, open.Count);
     }

@@ -44,9 +44,6 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>The options this policy was built from.</summary>
     public KeepAliveOptions Options { get; }
 
-    /// <summary>The policies this one is part of and reloaded with; <see langword="null"/> for a policy set in code.</summary>
-    public KeepAlivePolicies? Registry => _registry;
-
     /// <summary>The socket options set on each connection, in order.</summary>
     public IReadOnlyList<KeepAliveSocketOption> SocketOptions => _socketOptions;
 
@@ -98,12 +95,15 @@ internal sealed partial class KeepAlivePolicy
     /// pipes, QUIC and in-memory transports have no TCP socket: they are returned untouched. A failure
     /// to set an option is logged and counted; the connection is served either way.
     /// </summary>
-    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint)
+    /// <param name="connection">The accepted connection.</param>
+    /// <param name="endpoint">Where it was accepted.</param>
+    /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
+    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null)
     {
         if (connection is KeepAliveConnection tracked)
         {
             // An endpoint's own policy over the app-wide one, already set at accept.
-            ApplyTo(tracked);
+            ApplyTo(tracked, source);
             return tracked;
         }
 
@@ -113,16 +113,19 @@ internal sealed partial class KeepAlivePolicy
 
         SetOptions(_socketOptions, socket, connection, endpoint);
         _metrics.ConnectionApplied(endpoint, Name);
-        return new KeepAliveConnection(connection, socket, this, endpoint, _registry);
+        return new KeepAliveConnection(connection, socket, this, endpoint, _registry) { PolicySource = source };
     }
 
     /// <summary>
     /// Makes this the policy of a connection another policy was applied to (an endpoint's, a route's, or
     /// a reloaded one): sets all of its options, including an explicit "off" for a user timeout it lacks.
     /// </summary>
-    public void ApplyTo(KeepAliveConnection connection)
+    /// <param name="connection">The connection.</param>
+    /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
+    public void ApplyTo(KeepAliveConnection connection, Func<KeepAlivePolicy?>? source)
     {
         connection.Policy = this;
+        connection.PolicySource = source;
         SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
     }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -13,6 +14,9 @@ internal sealed class KeepAliveRoutePolicyMiddleware
 {
     private readonly RequestDelegate _next;
     private readonly KeepAlivePolicies _policies;
+    // One source per policy name: the connection remembers it, so a reload re-applies the route's policy, not
+    // what the endpoint is mapped to.
+    private readonly ConcurrentDictionary<string, Func<KeepAlivePolicy?>> _sources = new(StringComparer.OrdinalIgnoreCase);
 
     public KeepAliveRoutePolicyMiddleware(RequestDelegate next, KeepAlivePolicies policies, IServiceProvider services)
     {
@@ -40,13 +44,13 @@ internal sealed class KeepAliveRoutePolicyMiddleware
     public Task InvokeAsync(HttpContext context)
     {
         // The connection features (which HttpContext.Features falls back to) hold the tracked connection as
-        // its socket feature; a connection that already has the policy costs nothing more.
+        // its socket feature; a connection that already has the route's policy costs a lookup more.
         if (context.GetEndpoint()?.Metadata.GetMetadata<IKeepAlivePolicyMetadata>() is { } metadata &&
-            context.Features.Get<IConnectionSocketFeature>() is KeepAliveConnection connection &&
-            !connection.Policy.Name.Equals(metadata.PolicyName, StringComparison.OrdinalIgnoreCase) &&
-            _policies.Find(metadata.PolicyName) is { } policy)
+            context.Features.Get<IConnectionSocketFeature>() is KeepAliveConnection connection)
         {
-            policy.ApplyTo(connection);
+            var source = _sources.GetOrAdd(metadata.PolicyName, static (name, policies) => () => policies.Find(name), _policies);
+            if (connection.PolicySource != source && source() is { } policy)
+                policy.ApplyTo(connection, source);
         }
         return _next(context);
     }

@@ -103,18 +103,34 @@ public sealed class ReloadTests : IDisposable
     }
 
     [Fact]
-    public async Task Endpoint_remapped_by_a_reload_gives_its_new_connections_the_new_policy()
+    public async Task Endpoint_remapped_by_a_reload_gives_its_new_and_open_connections_the_new_policy_and_routes_keep_theirs()
     {
         await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
             b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
             defaultEndpoint: false);
-        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        using var open = new OneConnectionClient();
+        Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
+        // A connection a route gave its policy keeps the route's: the mapping is the endpoint's, the route overrides it.
+        using var routed = new OneConnectionClient();
+        Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress, "/events"));
 
         Write(Settings(streamsEndpoint: "fast"));
         await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
 
         // "fast" is the Aggressive preset: 5 s, 2 s, 3 probes.
-        Assert.Equal(new KernelSocketOptions(true, 5, 2, 3, 11_000), await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        var fast = new KernelSocketOptions(true, 5, 2, 3, 11_000);
+        Assert.Equal(fast, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(fast, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
+
+        // Unmapped: the endpoint's connections, open or new, are back under the default.
+        Write(Settings());
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+        Assert.Equal(1, routed.Connections);
     }
 
     [Fact]

@@ -65,12 +65,16 @@ public class RoutePolicyTests
         {
             a.MapGet("/events", KernelReadBackEndpoint.WriteSocketOptionsAsync).WithKeepAlivePolicy("streaming");
             a.MapGet("/internal", KernelReadBackEndpoint.WriteSocketOptionsAsync).WithKeepAlivePolicy("behind-azure-lb");
+            // "default" names the top-level policy: a route can hand its connection back to it.
+            a.MapGet("/plain", KernelReadBackEndpoint.WriteSocketOptionsAsync).WithKeepAlivePolicy("default");
         });
         using var client = new OneConnectionClient();
 
         Assert.Equal(IssueConfiguration.Streaming, await client.ReadAsync(app.BaseAddress, "/events"));
         Assert.Equal(IssueConfiguration.BehindAzureLoadBalancer, await client.ReadAsync(app.BaseAddress, "/internal"));
         Assert.Equal(IssueConfiguration.BehindAzureLoadBalancer, await client.ReadAsync(app.BaseAddress));
+        Assert.Equal(IssueConfiguration.Default, await client.ReadAsync(app.BaseAddress, "/plain"));
+        Assert.Equal(IssueConfiguration.Default, await client.ReadAsync(app.BaseAddress));
         Assert.Equal(1, client.Connections);
     }
 
