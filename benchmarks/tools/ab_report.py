@@ -27,8 +27,8 @@ def main(path):
         pairs = {}
         for r in rows:
             if r["scenario"] == scenario:
-                pairs.setdefault(int(r["pair"]), {})[r["variant"]] = r
-        complete = [p for p in sorted(pairs) if {"plain", "keepalive"} <= pairs[p].keys()]
+                pairs.setdefault(r["pair"], {})[r["variant"]] = r
+        complete = [p for p in sorted(pairs, key=lambda k: tuple(map(int, k.split(".")))) if {"plain", "keepalive"} <= pairs[p].keys()]
         if not complete:
             continue
         print(f"### {TITLES[scenario]}\n")
@@ -55,6 +55,8 @@ def main(path):
         print(f"- median throughput: A {statistics.median(a_rps):,.0f} req/s, B {statistics.median(b_rps):,.0f} req/s")
         print(f"- **B/A throughput ratio: median {median:.3f}, min-max {min(ratios):.3f}-{max(ratios):.3f}** "
               f"({len(ratios)} pairs; goal >= {goal}: {'met' if median >= goal else 'NOT met'} by the median)")
+        q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else (median, median, median)
+        print(f"- B/A throughput ratio, middle half of the pairs: {q1:.3f}-{q3:.3f}")
         print(f"- B/A server CPU per request: median {statistics.median(cpu_ratios):.3f}, "
               f"min-max {min(cpu_ratios):.3f}-{max(cpu_ratios):.3f}")
         print(f"- B-A server allocations per request: median {statistics.median(alloc_diffs):+,.0f} B, "
