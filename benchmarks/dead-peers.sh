@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Dead peers side by side: nginx (so_keepalive=1s:1s:2), plain Kestrel, and Kestrel + this library with the
+# matching policy, with and without UserTimeout; a dead idle peer and a dead busy peer (server writing every
+# 200 ms); time from the client vanishing to the server closing, capped (30 s by default).
+#
+# Usage: bash benchmarks/dead-peers.sh              (REPEATS=5 CAP=30 by default; about a minute)
+# Needs nginx and nftables (apt-get install -y nginx nftables). Everything runs inside a private network
+# namespace (`unshare -rn`), where dropping packets touches nothing outside it.
+# Results: artifacts/benchmarks/dead-peers-<time>/.
+set -euo pipefail
+source "$(dirname "$0")/tools/common.sh"
+
+for tool in nginx nft ss; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "$tool is missing: apt-get install -y nginx nftables iproute2" >&2; exit 1; }
+done
+
+build_server
+out=$repo/artifacts/benchmarks/dead-peers-$(date -u +%Y%m%dT%H%M%SZ)
+mkdir -p "$out"
+{
+  machine_facts
+  echo "nginx: $(/usr/sbin/nginx -v 2>&1 | cut -d/ -f2)"
+  echo "command: REPEATS=${REPEATS:-5} CAP=${CAP:-30} bash benchmarks/dead-peers.sh"
+} | tee "$out/machine.txt"
+
+PATH=$PATH:/usr/sbin unshare -rn sh -c 'ip link set lo up && exec "$@"' sh \
+  python3 "$repo/benchmarks/tools/dead_peers.py" --repeats "${REPEATS:-5}" --cap "${CAP:-30}" --out "$out" | tee "$out/report.md"
