@@ -16,12 +16,13 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// grows with the peak of concurrent reads and writes and sheds idle blocks over time (.NET 10), so it moves
 /// by hundreds of KiB between two moments with the same connections (measured: 0 to +511 KiB over a clean outage).
 /// </param>
+/// <param name="CommittedBytes">The memory the collector holds from the OS after that collection, live or not.</param>
 /// <param name="TotalMemoryBytes">
 /// <see cref="GC.GetTotalMemory(bool)"/> after the same collection, for comparison only: it counts part of the
 /// free space left around pinned objects in generation 0 and read from -153 KiB to 5 MiB for the same state here.
 /// </param>
 internal sealed record ProcessFootprint(
-    int FileDescriptors, IReadOnlyDictionary<string, int> FileDescriptorKinds, long ObjectHeapBytes, long PinnedHeapBytes, long TotalMemoryBytes, long WorkingSetBytes)
+    int FileDescriptors, IReadOnlyDictionary<string, int> FileDescriptorKinds, long ObjectHeapBytes, long PinnedHeapBytes, long CommittedBytes, long TotalMemoryBytes, long WorkingSetBytes)
 {
     private const int PinnedObjectHeap = 4; // GCMemoryInfo.GenerationInfo: gen0, gen1, gen2, LOH, POH
 
@@ -49,7 +50,8 @@ internal sealed record ProcessFootprint(
         GC.WaitForPendingFinalizers();
         // Full blocking collections until the total settles; then read what the last of them left.
         var total = GC.GetTotalMemory(forceFullCollection: true);
-        var generations = GC.GetGCMemoryInfo(GCKind.FullBlocking).GenerationInfo;
+        var collection = GC.GetGCMemoryInfo(GCKind.FullBlocking);
+        var generations = collection.GenerationInfo;
         long objects = 0, pinned = 0;
         for (var i = 0; i < generations.Length; i++)
         {
@@ -59,7 +61,7 @@ internal sealed record ProcessFootprint(
             else
                 objects += live;
         }
-        return new ProcessFootprint(fds, kinds, objects, pinned, total, Environment.WorkingSet);
+        return new ProcessFootprint(fds, kinds, objects, pinned, collection.TotalCommittedBytes, total, Environment.WorkingSet);
     }
 
     /// <summary>The descriptors whose count differs from <paramref name="before"/>, e.g. <c>socket +578</c>.</summary>
@@ -75,7 +77,7 @@ internal sealed record ProcessFootprint(
     public override string ToString() =>
         $"{FileDescriptors} fds ({FileDescriptorKinds.GetValueOrDefault("socket")} sockets), managed heap {ManagedHeapBytes / 1024.0:F0} KiB " +
         $"(objects {ObjectHeapBytes / 1024.0:F0} KiB, pinned {PinnedHeapBytes / 1024.0:F0} KiB; GC.GetTotalMemory {TotalMemoryBytes / 1024.0:F0} KiB), " +
-        $"working set {WorkingSetBytes / 1048576.0:F1} MiB";
+        $"GC committed {CommittedBytes / 1048576.0:F1} MiB, working set {WorkingSetBytes / 1048576.0:F1} MiB";
 
     private static string Kind(string fd)
     {
