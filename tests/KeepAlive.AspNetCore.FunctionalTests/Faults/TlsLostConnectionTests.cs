@@ -21,7 +21,7 @@ public class TlsLostConnectionTests
     [Theory]
     [InlineData("1.1")]
     [InlineData("2.0")]
-    public async Task A_vanished_peer_of_a_TLS_stream_is_counted_as_keepalive_timeout(string httpVersion)
+    public async Task A_vanished_peer_of_a_TLS_stream_is_counted_as_lost_by_timeout(string httpVersion)
     {
         PrivateNetworkNamespace.Require();
         using var metrics = new MetricRecorder();
@@ -75,7 +75,12 @@ public class TlsLostConnectionTests
         await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "RequestAborted after the peer vanished");
 
         var lost = Assert.Single(await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(15)));
-        Assert.Equal("keepalive_timeout", lost.ErrorType);
+        if (httpVersion == "1.1")
+            Assert.Equal("keepalive_timeout", lost.ErrorType);
+        else
+            // HTTP/2 may have a frame of its own in flight (a SETTINGS or WINDOW_UPDATE acknowledgement) when the
+            // peer vanishes; the kernel then ends the connection by retransmission, and says so.
+            Assert.Contains(lost.ErrorType, new[] { "keepalive_timeout", "user_timeout" });
         var silence = Assert.Single(metrics.Of("keepalive.lost_connection.silence"));
         Assert.InRange(silence.Value, 1, 4);
     }
