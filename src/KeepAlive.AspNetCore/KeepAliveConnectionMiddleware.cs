@@ -18,13 +18,6 @@ internal sealed class KeepAliveConnectionMiddleware(ConnectionDelegate next, Fun
     {
         if (policy() is not { } current)
             return next(connection);
-        if (connection is KeepAliveConnection tracked && ReferenceEquals(tracked.Policy, current))
-        {
-            // Already under this policy (an endpoint not mapped now keeps the default): no syscalls, but a
-            // reload that maps the endpoint asks this endpoint again.
-            tracked.PolicySource = policy;
-            return next(connection);
-        }
 
         var endpoint = _endpoint ??= KeepAliveEndpoint.From(listenEndPoint());
         var handedOn = current.Apply(connection, endpoint, policy);

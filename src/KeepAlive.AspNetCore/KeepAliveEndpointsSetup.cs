@@ -12,11 +12,9 @@ namespace KeepAlive.AspNetCore;
 /// their policy, through Kestrel's configuration loader.
 /// </summary>
 /// <remarks>
-/// Which policy an endpoint gets is looked up per connection, so a reload that maps an endpoint to
-/// another policy takes effect at once, on its open connections too. Every endpoint of
-/// <c>Kestrel:Endpoints</c> is watched (an unmapped one costs a dictionary lookup per connection), so an
-/// endpoint a reload newly maps gets its policy at once as well, as long as the app's own callbacks can be
-/// kept; otherwise only the endpoints mapped at startup are watched.
+/// The names are read from configuration as it is at startup; which policy each one gets is looked up
+/// per connection, so a reload that maps a named endpoint to another policy takes effect at once, on its
+/// open connections too. An endpoint a reload adds to <c>KeepAlive:Endpoints</c> gets its policy at the next start.
 /// </remarks>
 internal sealed class KeepAliveEndpointsSetup(IConfiguration configuration) : IPostConfigureOptions<KestrelServerOptions>
 {
@@ -32,13 +30,9 @@ internal sealed class KeepAliveEndpointsSetup(IConfiguration configuration) : IP
         if (options.ConfigurationLoader is not { } loader)
             return;
         var appCallbacks = EndpointConfigurations?.GetValue(loader) as IDictionary<string, Action<EndpointConfiguration>>;
-        var mapped = configuration.GetSection($"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}").GetChildren().Select(e => e.Key);
-        // Watching an endpoint must never cost the app its own callback: all of them only when it is kept.
-        var watched = appCallbacks is null
-            ? mapped
-            : mapped.Concat(loader.Configuration.GetSection("Endpoints").GetChildren().Select(e => e.Key));
-        foreach (var endpointName in watched.Distinct(StringComparer.OrdinalIgnoreCase).ToList())
+        foreach (var endpoint in configuration.GetSection($"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}").GetChildren())
         {
+            var endpointName = endpoint.Key;
             Action<EndpointConfiguration>? appCallback = null;
             appCallbacks?.TryGetValue(endpointName, out appCallback);
             loader.Endpoint(endpointName, e =>

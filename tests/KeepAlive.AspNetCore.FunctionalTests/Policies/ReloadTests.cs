@@ -134,26 +134,6 @@ public sealed class ReloadTests : IDisposable
     }
 
     [Fact]
-    public async Task Endpoint_newly_mapped_by_a_reload_gives_its_new_and_open_connections_the_policy()
-    {
-        // Not in KeepAlive:Endpoints at startup: the reload that maps it must still reach it, at once.
-        await using var app = await StartAsync(Settings(), b =>
-            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
-            defaultEndpoint: false);
-        using var open = new OneConnectionClient();
-        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
-
-        Write(Settings(streamsEndpoint: "fast"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
-
-        // "fast" is the Aggressive preset: 5 s, 2 s, 3 probes.
-        var fast = new KernelSocketOptions(true, 5, 2, 3, 11_000);
-        Assert.Equal(fast, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
-        Assert.Equal(fast, await open.ReadAsync(app.BaseAddress));
-        Assert.Equal(1, open.Connections);
-    }
-
-    [Fact]
     public async Task Reload_that_drops_a_policy_code_names_is_rejected_and_the_last_good_policies_stay()
     {
         // At startup, a route or listenOptions.UseKeepAlivePolicy naming a policy that does not exist stops the app.
