@@ -1,7 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Sources;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -21,31 +21,29 @@ namespace KeepAlive.AspNetCore;
 /// (<see cref="IConnectionCompleteFeature"/>), after the receive error has usually surfaced and before
 /// Kestrel records <c>kestrel.connection.duration</c>, so the cause can be added to its tags.
 /// </remarks>
-internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, IConnectionSocketFeature
+internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransportFeature
 {
-    private const int Open = 0, Ending = 1, Reported = 2;
+    private const byte Open = 0, Ending = 1, Reported = 2;
 
     private readonly ConnectionContext _inner;
-    private readonly Socket _socket;
     private readonly KeepAliveEndpoint _endpoint;
     private readonly KeepAlivePolicies? _registry;
-    private Input? _input;
-    private IDuplexPipe _transport;
-    private bool _serving;
-    private int _state;
-    private TcpConnectionInfo? _closedInfo;
-    private SocketError? _receiveError;
+    // Null until Kestrel first reads it; then the input decorator over the transport, or what TLS put over it.
+    private IDuplexPipe? _transport;
+    // What the kernel said when the connection ended; State 0 (no TCP state) until then.
+    private TcpConnectionInfo _closedInfo;
+    private short _receiveError;
+    private byte _state;
 
-    public KeepAliveConnection(ConnectionContext inner, Socket socket, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry)
+    public KeepAliveConnection(ConnectionContext inner, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry)
     {
         _inner = inner;
-        _socket = socket;
         Policy = policy;
         _endpoint = endpoint;
-        _transport = this;
-        // The same socket, seen through this connection: a route's policy finds the connection through
-        // HttpContext.Features (which falls back to the connection's), at no cost per connection.
-        inner.Features.Set<IConnectionSocketFeature>(this);
+        // The transport as the layers above see it (decorated, or TLS over it), also for apps that take it from
+        // HttpContext.Features (which falls back to the connection's). A route's policy finds the connection
+        // there too, at no cost per connection.
+        inner.Features.Set<IConnectionTransportFeature>(this);
         _registry = registry;
         registry?.Add(this);
     }
@@ -58,8 +56,8 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
     /// <summary>Where the connection was accepted, as metrics name it.</summary>
     public KeepAliveEndpoint Endpoint => _endpoint;
 
-    /// <summary>The connection's TCP socket.</summary>
-    public Socket Socket => _socket;
+    /// <summary>The connection's TCP socket (the transport's own socket feature).</summary>
+    public Socket Socket => Features.Get<IConnectionSocketFeature>()!.Socket;
 
     /// <summary>The policy in force: an endpoint's own policy replaces the app-wide one.</summary>
     public KeepAlivePolicy Policy { get; set; }
@@ -73,19 +71,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
 
     public override IDuplexPipe Transport
     {
-        get
-        {
-            if (!_serving)
-                OnServing();
-            return _transport;
-        }
-        // TLS and other layers replace the transport for the layers above; the raw one stays ours.
+        get => _transport ?? OnServing();
+        // TLS and other layers replace the transport for the layers above; the raw one stays the inner connection's.
         set => _transport = value;
     }
-
-    PipeReader IDuplexPipe.Input => _input ??= new Input(this, _inner.Transport.Input);
-
-    PipeWriter IDuplexPipe.Output => _inner.Transport.Output;
 
     public override string ConnectionId
     {
@@ -140,10 +129,12 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
 
     // Kestrel first reads the transport once it serves the connection: by then it has set
     // IConnectionMetricsTagsFeature (present only while kestrel.connection.duration is listened to).
-    private void OnServing()
+    private Input OnServing()
     {
-        _serving = true;
         Features.Get<IConnectionMetricsTagsFeature>()?.Tags.Add(new("keepalive.policy", Policy.Name));
+        var input = new Input(this);
+        _transport = input;
+        return input;
     }
 
     // The connection is ending: Kestrel aborts it, or its receive failed. Read TCP_INFO now, while the
@@ -154,12 +145,12 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
         if (Interlocked.CompareExchange(ref _state, Ending, Open) != Open)
             return;
 
-        if (TcpConnectionInfo.TryRead(_socket, out var info))
+        if (TcpConnectionInfo.TryRead(Socket, out var info) &&
+            info.State == TcpConnectionInfo.Closed && (info.Probes > 0 || info.Retransmits > 0))
         {
-            if (info.State == TcpConnectionInfo.Closed && (info.Probes > 0 || info.Retransmits > 0))
-                _closedInfo = info;
+            _closedInfo = info;
         }
-        if (_closedInfo is null && !IsKernelVerdict(_receiveError))
+        if (ClosedInfo is null && !IsKernelVerdict(ReceiveError))
         {
             _state = Reported;
             return;
@@ -181,12 +172,18 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
         Report();
     }
 
+    private TcpConnectionInfo? ClosedInfo => _closedInfo.State == TcpConnectionInfo.Closed ? _closedInfo : null;
+
+    // SocketError values fit a short (the largest is 11004); Success (0) stands for none seen.
+    private SocketError? ReceiveError => _receiveError == 0 ? null : (SocketError)_receiveError;
+
     private static bool IsKernelVerdict(SocketError? error) =>
         error is SocketError.TimedOut or SocketError.NetworkReset or SocketError.HostUnreachable or SocketError.NetworkUnreachable;
 
     private void OnReceiveFailed(Exception exception)
     {
-        _receiveError = FindSocketError(exception);
+        if (FindSocketError(exception) is { } error)
+            _receiveError = (short)error;
         OnEnding();
     }
 
@@ -195,11 +192,12 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
         if (Interlocked.Exchange(ref _state, Reported) == Reported)
             return;
 
-        var cause = LostConnectionClassifier.Classify(_closedInfo, _receiveError, Policy.Options);
+        var closedInfo = ClosedInfo;
+        var cause = LostConnectionClassifier.Classify(closedInfo, ReceiveError, Policy.Options);
         if (cause == LostConnectionCause.None)
             return;
 
-        TimeSpan? silence = _closedInfo is { } info ? TimeSpan.FromMilliseconds(info.LastDataReceivedMilliseconds) : null;
+        TimeSpan? silence = closedInfo is { } info ? TimeSpan.FromMilliseconds(info.LastDataReceivedMilliseconds) : null;
         Policy.ReportLost(this, _endpoint, cause, silence);
 
         if (Features.Get<IConnectionMetricsTagsFeature>()?.Tags is { } tags && !tags.Any(t => t.Key == "error.type"))
@@ -217,37 +215,86 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
     }
 
     /// <summary>
-    /// The transport's input as the layers above read it: the one place the receive error surfaces.
-    /// The kernel's verdict on a silent peer (a raw <see cref="SocketException"/>, which Kestrel logs as a
-    /// Warning with a stack trace for every connection of an outage) is wrapped in an
+    /// The transport as the layers above see it: its output as is, its input decorated, the one place the
+    /// receive error surfaces. The kernel's verdict on a silent peer (a raw <see cref="SocketException"/>,
+    /// which Kestrel logs as a Warning with a stack trace for every connection of an outage) is wrapped in an
     /// <see cref="IOException"/>, which Kestrel logs at Debug and apps already expect from a failed read
     /// (a WebSocket still fails with a WebSocketException). Everything else is forwarded untouched.
     /// </summary>
-    private sealed class Input(KeepAliveConnection connection, PipeReader inner) : PipeReader
+    /// <remarks>
+    /// An idle connection always has a read pending, so what a pending read holds is held by every idle
+    /// connection: this reader is its own <see cref="IValueTaskSource{TResult}"/> (the transport's read, the
+    /// caller's continuation, and one callback made on the first pending read) instead of an async method,
+    /// whose state machine box would hold some 250 bytes more.
+    /// </remarks>
+    private sealed class Input(KeepAliveConnection connection) : PipeReader, IDuplexPipe, IValueTaskSource<ReadResult>
     {
+        private ValueTask<ReadResult> _read;
+        private Action? _onReadCompleted;
+        private Action<object?>? _continuation;
+        private object? _continuationState;
+
+        PipeReader IDuplexPipe.Input => this;
+
+        PipeWriter IDuplexPipe.Output => connection._inner.Transport.Output;
+
+        private PipeReader Inner => connection._inner.Transport.Input;
+
         public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
             ValueTask<ReadResult> read;
             try
             {
                 // A pipe the transport completed with an error throws it synchronously (HTTP/1.1 between requests).
-                read = inner.ReadAsync(cancellationToken);
+                read = Inner.ReadAsync(cancellationToken);
             }
             catch (Exception ex) when (Seen(ex))
             {
                 throw Translate(ex);
             }
-            return read.IsCompletedSuccessfully ? read : Awaited(read);
+            if (read.IsCompletedSuccessfully)
+                return read;
+
+            // Pending, or failed: its result goes through GetResult below.
+            _read = read;
+            return new ValueTask<ReadResult>(this, 0);
         }
 
-        // A read pending when the kernel ends the connection (HTTP/2, WebSockets, TLS) fails here. Pooled,
-        // so a pending read allocates nothing.
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-        private async ValueTask<ReadResult> Awaited(ValueTask<ReadResult> read)
+        ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) =>
+            !_read.IsCompleted ? ValueTaskSourceStatus.Pending :
+            _read.IsCompletedSuccessfully ? ValueTaskSourceStatus.Succeeded :
+            _read.IsCanceled ? ValueTaskSourceStatus.Canceled :
+            ValueTaskSourceStatus.Faulted;
+
+        void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         {
+            _continuation = continuation;
+            _continuationState = state;
+            var awaiter = _read.ConfigureAwait((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0).GetAwaiter();
+            var onReadCompleted = _onReadCompleted ??= OnReadCompleted;
+            if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
+                awaiter.OnCompleted(onReadCompleted);
+            else
+                awaiter.UnsafeOnCompleted(onReadCompleted);
+        }
+
+        private void OnReadCompleted()
+        {
+            var continuation = _continuation!;
+            var state = _continuationState;
+            _continuation = null;
+            _continuationState = null;
+            continuation(state);
+        }
+
+        // A read pending when the kernel ends the connection (HTTP/2, WebSockets, TLS) fails here.
+        ReadResult IValueTaskSource<ReadResult>.GetResult(short token)
+        {
+            var read = _read;
+            _read = default;
             try
             {
-                return await read.ConfigureAwait(false);
+                return read.GetAwaiter().GetResult();
             }
             catch (Exception ex) when (Seen(ex))
             {
@@ -259,7 +306,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
         {
             try
             {
-                return inner.TryRead(out result);
+                return Inner.TryRead(out result);
             }
             catch (Exception ex) when (Seen(ex))
             {
@@ -277,14 +324,14 @@ internal sealed class KeepAliveConnection : ConnectionContext, IDuplexPipe, ICon
         private static IOException Translate(Exception exception) =>
             new("The peer stopped answering: " + exception.Message, exception);
 
-        public override void AdvanceTo(SequencePosition consumed) => inner.AdvanceTo(consumed);
+        public override void AdvanceTo(SequencePosition consumed) => Inner.AdvanceTo(consumed);
 
-        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => inner.AdvanceTo(consumed, examined);
+        public override void AdvanceTo(SequencePosition consumed, SequencePosition examined) => Inner.AdvanceTo(consumed, examined);
 
-        public override void CancelPendingRead() => inner.CancelPendingRead();
+        public override void CancelPendingRead() => Inner.CancelPendingRead();
 
-        public override void Complete(Exception? exception = null) => inner.Complete(exception);
+        public override void Complete(Exception? exception = null) => Inner.Complete(exception);
 
-        public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+        public override ValueTask CompleteAsync(Exception? exception = null) => Inner.CompleteAsync(exception);
     }
 }

@@ -113,7 +113,7 @@ internal sealed partial class KeepAlivePolicy
 
         SetOptions(_socketOptions, socket, connection, endpoint);
         _metrics.ConnectionApplied(endpoint, Name);
-        return new KeepAliveConnection(connection, socket, this, endpoint, _registry) { PolicySource = source };
+        return new KeepAliveConnection(connection, this, endpoint, _registry) { PolicySource = source };
     }
 
     /// <summary>

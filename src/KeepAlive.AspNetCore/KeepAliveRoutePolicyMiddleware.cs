@@ -44,9 +44,9 @@ internal sealed class KeepAliveRoutePolicyMiddleware
     public Task InvokeAsync(HttpContext context)
     {
         // The connection features (which HttpContext.Features falls back to) hold the tracked connection as
-        // its socket feature; a connection that already has the route's policy costs a lookup more.
+        // its transport feature; a connection that already has the route's policy costs a lookup more.
         if (context.GetEndpoint()?.Metadata.GetMetadata<IKeepAlivePolicyMetadata>() is { } metadata &&
-            context.Features.Get<IConnectionSocketFeature>() is KeepAliveConnection connection)
+            context.Features.Get<IConnectionTransportFeature>() is KeepAliveConnection connection)
         {
             var source = _sources.GetOrAdd(metadata.PolicyName, static (name, policies) => () => policies.Find(name), _policies);
             if (connection.PolicySource != source && source() is { } policy)

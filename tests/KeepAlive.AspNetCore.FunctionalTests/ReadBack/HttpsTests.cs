@@ -1,5 +1,12 @@
 using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Text;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
@@ -53,5 +60,46 @@ public class HttpsTests
 
         Assert.Equal(new KernelSocketOptions(true, 13, 10, 6, 73_000),
             await LoopbackClient.ReadServerSocketAsync(client, app.BaseAddress, Version.Parse(httpVersion)));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Under_TLS_the_transport_an_app_takes_from_the_connection_features_is_the_decrypted_one(bool withPolicy)
+    {
+        // What a CONNECT tunnel or a protocol switch does: take the connection's transport and write to it.
+        // Under TLS that must be the decrypted pipe, as with plain Kestrel, or the client gets bytes outside TLS.
+        using var certificate = TestCertificate.Create();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            if (withPolicy)
+                b.UseKeepAlivePolicy();
+            b.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, listen => listen.UseHttps(certificate)));
+        }, app => app.MapGet("/tunnel", async (HttpContext context) =>
+        {
+            context.Response.ContentLength = 2;
+            await context.Response.WriteAsync("ok");
+            await context.Response.CompleteAsync();
+            var transport = context.Features.GetRequiredFeature<IConnectionTransportFeature>().Transport;
+            await transport.Output.WriteAsync("|tunnel"u8.ToArray());
+        }), defaultEndpoint: false);
+
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(IPAddress.Loopback, app.BaseAddress.Port, TestContext.Current.CancellationToken);
+        await using var tls = new SslStream(tcp.GetStream(), leaveInnerStreamOpen: false, (_, _, _, _) => true);
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, TestContext.Current.CancellationToken);
+        await tls.WriteAsync("GET /tunnel HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray(), TestContext.Current.CancellationToken);
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(10));
+        var received = new StringBuilder();
+        var buffer = new byte[4096];
+        while (!received.ToString().EndsWith("|tunnel", StringComparison.Ordinal))
+        {
+            var read = await tls.ReadAsync(buffer, timeout.Token);
+            Assert.True(read > 0, $"The connection ended after: {received}");
+            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
+        }
+        Assert.EndsWith("\r\n\r\nok|tunnel", received.ToString());
     }
 }
