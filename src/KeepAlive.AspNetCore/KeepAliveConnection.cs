@@ -127,10 +127,12 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         _registry?.Remove(this);
     }
 
-    // Kestrel first reads the transport once it serves the connection: by then it has set
+    // Kestrel first reads the transport once it serves the connection (TLS or HTTP), after the endpoint's
+    // connection middleware that comes before TLS: the policy now is the endpoint's. By then Kestrel has set
     // IConnectionMetricsTagsFeature (present only while kestrel.connection.duration is listened to).
     private Input OnServing()
     {
+        Policy.ReportServed(_endpoint);
         Features.Get<IConnectionMetricsTagsFeature>()?.Tags.Add(new("keepalive.policy", Policy.Name));
         var input = new Input(this);
         _transport = input;

@@ -8,15 +8,16 @@ using Microsoft.Extensions.Options;
 namespace KeepAlive.AspNetCore;
 
 /// <summary>
-/// Gives the Kestrel endpoints that <c>KeepAlive:Endpoints</c> names (endpoints of <c>Kestrel:Endpoints</c>)
-/// their policy, through Kestrel's configuration loader.
+/// Gives the Kestrel configuration endpoints (<c>Kestrel:Endpoints</c>) the policy <c>KeepAlive:Endpoints</c>
+/// maps them to, through Kestrel's configuration loader, and records their names (a name in <c>KeepAlive:Endpoints</c>
+/// that Kestrel lacks fails when the policies are built).
 /// </summary>
 /// <remarks>
-/// The names are read from configuration as it is at startup; which policy each one gets is looked up
-/// per connection, so a reload that maps a named endpoint to another policy takes effect at once, on its
-/// open connections too. An endpoint a reload adds to <c>KeepAlive:Endpoints</c> gets its policy at the next start.
+/// Every configuration endpoint gets the mapping middleware, mapped or not: which policy it maps to is
+/// looked up per connection and again on reload, so a reload that maps, remaps or unmaps an endpoint takes
+/// effect at once, on its open connections too.
 /// </remarks>
-internal sealed class KeepAliveEndpointsSetup(IConfiguration configuration) : IPostConfigureOptions<KestrelServerOptions>
+internal sealed class KeepAliveEndpointsSetup(KestrelConfigurationEndpoints known) : IPostConfigureOptions<KestrelServerOptions>
 {
     // The loader keeps one callback per endpoint name, and Endpoint(name, ...) replaces the app's own
     // (kestrel.Configure(section).Endpoint("Api", ...), the documented way to finish a configuration endpoint in
@@ -27,18 +28,24 @@ internal sealed class KeepAliveEndpointsSetup(IConfiguration configuration) : IP
 
     public void PostConfigure(string? name, KestrelServerOptions options)
     {
+        var kestrelEndpoints = options.ConfigurationLoader?.Configuration.GetSection("Endpoints");
+        var endpointNames = kestrelEndpoints?.GetChildren().Select(e => e.Key).ToList() ?? [];
+        known.Names = endpointNames;
+        if (kestrelEndpoints?.Path is { Length: > 0 } path)
+            known.Section = path;
+
         if (options.ConfigurationLoader is not { } loader)
             return;
         var appCallbacks = EndpointConfigurations?.GetValue(loader) as IDictionary<string, Action<EndpointConfiguration>>;
-        foreach (var endpoint in configuration.GetSection($"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}").GetChildren())
+        foreach (var endpointName in endpointNames)
         {
-            var endpointName = endpoint.Key;
             Action<EndpointConfiguration>? appCallback = null;
             appCallbacks?.TryGetValue(endpointName, out appCallback);
             loader.Endpoint(endpointName, e =>
             {
+                // The app's own policy for the endpoint comes first: the mapping overrides it only while mapped.
                 appCallback?.Invoke(e);
-                e.ListenOptions.UseKeepAliveEndpointPolicy(endpointName);
+                e.ListenOptions.UseKeepAliveEndpointMapping(endpointName);
             });
         }
     }

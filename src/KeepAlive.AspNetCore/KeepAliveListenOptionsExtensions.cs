@@ -76,14 +76,13 @@ public static class KeepAliveListenOptionsExtensions
         return listenOptions;
     }
 
-    // KeepAlive:Endpoints: the endpoint's policy is looked up per connection, so a reload can remap it (open
-    // connections too); a reload that unmaps it leaves the default.
-    internal static ListenOptions UseKeepAliveEndpointPolicy(this ListenOptions listenOptions, string endpointName)
+    // A Kestrel configuration endpoint: KeepAlive:Endpoints may map it to a policy, at startup or by a reload.
+    internal static ListenOptions UseKeepAliveEndpointMapping(this ListenOptions listenOptions, string endpointName)
     {
         listenOptions.Use(next =>
         {
             var policies = RequirePolicies(listenOptions.ApplicationServices, $"KeepAlive:Endpoints:{endpointName}");
-            return new KeepAliveConnectionMiddleware(next, () => policies.ForEndpoint(endpointName) ?? policies.Default, () => listenOptions.EndPoint).OnConnectionAsync;
+            return new KeepAliveEndpointMappingMiddleware(next, policies, endpointName).OnConnectionAsync;
         });
         return listenOptions;
     }

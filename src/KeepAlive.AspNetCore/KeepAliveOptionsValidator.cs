@@ -57,6 +57,18 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         return failures;
     }
 
+    /// <summary>
+    /// The messages for names in <c>KeepAlive:Endpoints</c> that are not Kestrel configuration endpoints
+    /// (<paramref name="kestrelEndpoints"/>, the section <paramref name="where"/>).
+    /// </summary>
+    internal static List<string> UnknownEndpoints(IEnumerable<string> mapped, IReadOnlyCollection<string> kestrelEndpoints, string where) =>
+        mapped
+            .Where(name => !kestrelEndpoints.Contains(name, StringComparer.OrdinalIgnoreCase))
+            .Select(name =>
+                $"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name} names the Kestrel endpoint '{name}', which is not in {where}; " +
+                (kestrelEndpoints.Count == 0 ? "there are none" : $"the endpoints are {string.Join(", ", kestrelEndpoints)}"))
+            .ToList();
+
     /// <summary>The message for a reference to a policy that <c>KeepAlive:Policies</c> lacks.</summary>
     internal static string UnknownPolicy(string where, string policy, KeepAliveOptions options, string section = KeepAliveOptions.SectionName) =>
         $"{where} names the policy '{policy}', which is not in {section}:{nameof(options.Policies)}; " +

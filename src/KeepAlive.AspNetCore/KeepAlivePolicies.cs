@@ -20,10 +20,16 @@ internal sealed partial class KeepAlivePolicies : IDisposable
     private readonly Lock _lock = new();
     private readonly HashSet<(string Where, string Policy)> _references = []; // policies code names
     private KeepAliveConnection? _first; // the open connections, linked through the connections themselves
+    private readonly KestrelConfigurationEndpoints _kestrelEndpoints;
     private volatile PolicySet _current;
 
-    public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration, KeepAliveMetrics metrics, ILoggerFactory loggerFactory)
+    public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration,
+        KestrelConfigurationEndpoints kestrelEndpoints, KeepAliveMetrics metrics, ILoggerFactory loggerFactory)
     {
+        // Built when Kestrel binds, after it read its configuration endpoints.
+        if (kestrelEndpoints.Unknown(options.Value.Endpoints.Keys) is { Count: > 0 } unknown)
+            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(KeepAliveOptions), unknown);
+        _kestrelEndpoints = kestrelEndpoints;
         _factory = factory;
         _metrics = metrics;
         _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
@@ -114,7 +120,9 @@ internal sealed partial class KeepAlivePolicies : IDisposable
             Log.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
             return;
         }
-        if (UnknownReferences(options) is { Count: > 0 } unknown)
+        var unknown = UnknownReferences(options);
+        unknown.AddRange(_kestrelEndpoints.Unknown(options.Endpoints.Keys));
+        if (unknown.Count > 0)
         {
             Log.ReloadRejected(_logger, string.Join(Environment.NewLine, unknown));
             return;

@@ -112,7 +112,6 @@ internal sealed partial class KeepAlivePolicy
             return connection;
 
         SetOptions(_socketOptions, socket, connection, endpoint);
-        _metrics.ConnectionApplied(endpoint, Name);
         return new KeepAliveConnection(connection, this, endpoint, _registry) { PolicySource = source };
     }
 
@@ -124,10 +123,15 @@ internal sealed partial class KeepAlivePolicy
     /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
     public void ApplyTo(KeepAliveConnection connection, Func<KeepAlivePolicy?>? source)
     {
-        connection.Policy = this;
         connection.PolicySource = source;
+        if (connection.Policy == this)
+            return; // on its socket already
+        connection.Policy = this;
         SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
     }
+
+    /// <summary>Counts a connection Kestrel starts to serve under this policy.</summary>
+    public void ReportServed(KeepAliveEndpoint endpoint) => _metrics.ConnectionApplied(endpoint, Name);
 
     /// <summary>Reports a connection the kernel ended because its peer stopped answering.</summary>
     public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence)

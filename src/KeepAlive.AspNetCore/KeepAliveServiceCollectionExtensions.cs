@@ -25,6 +25,7 @@ internal static class KeepAliveServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<KeepAliveMetrics>();
         services.AddSingleton<KeepAlivePolicies>();
+        services.AddSingleton<KestrelConfigurationEndpoints>();
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
 
         var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();

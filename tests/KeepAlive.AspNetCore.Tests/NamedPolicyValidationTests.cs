@@ -47,6 +47,18 @@ public class NamedPolicyValidationTests
     }
 
     [Fact]
+    public async Task Endpoint_name_that_is_not_a_Kestrel_configuration_endpoint_fails_naming_the_key_and_the_endpoints()
+    {
+        var failure = await StartupFailureAsync(
+            [.. Configuration([.. Streaming, ("Endpoints:Stream", "streaming")]), KeyValuePair.Create("Kestrel:Endpoints:Streams:Url", (string?)"http://127.0.0.1:0")],
+            b => b.UseKeepAlivePolicy());
+
+        Assert.Equal(
+            "KeepAlive:Endpoints:Stream names the Kestrel endpoint 'Stream', which is not in Kestrel:Endpoints; the endpoints are Streams",
+            Assert.Single(failure.Failures));
+    }
+
+    [Fact]
     public async Task Unknown_preset_in_configuration_fails_once_naming_the_key_and_the_presets()
     {
         var failure = await StartupFailureAsync(Configuration(("Policies:lb:Preset", "AzureLB")), b => b.UseKeepAlivePolicy());
@@ -192,7 +204,8 @@ public class NamedPolicyValidationTests
     {
         var outcome = await TestHost.BuildStartAndStopAsync(
             TestHost.CreateBuilder(
-                Configuration([.. Streaming, ("Policies:lb:Preset", "awsnetworkloadbalancer"), ("Endpoints:Streams", "STREAMING")]),
+                [.. Configuration([.. Streaming, ("Policies:lb:Preset", "awsnetworkloadbalancer"), ("Endpoints:Streams", "STREAMING")]),
+                    KeyValuePair.Create("Kestrel:Endpoints:streams:Url", (string?)"http://127.0.0.1:0")],
                 b =>
                 {
                     b.UseKeepAlivePolicy();

@@ -1,4 +1,5 @@
 using System.Net;
+using KeepAlive.AspNetCore.FunctionalTests.Faults;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -21,7 +22,7 @@ public class EndpointPolicyTests
     {
         await using var app = await KestrelApp.StartAsync(b =>
         {
-            IssueConfiguration.Add(b.Configuration);
+            IssueConfiguration.Add(b.Configuration, IssueConfiguration.Json);
             AddEndpoints(b.Configuration);
             b.UseKeepAlivePolicy();
         }, defaultEndpoint: false);
@@ -57,7 +58,7 @@ public class EndpointPolicyTests
         var appCallbackRan = false;
         await using var app = await KestrelApp.StartAsync(b =>
         {
-            IssueConfiguration.Add(b.Configuration);
+            IssueConfiguration.Add(b.Configuration, IssueConfiguration.Json);
             AddEndpoints(b.Configuration);
             b.UseKeepAlivePolicy();
             b.WebHost.ConfigureKestrel((context, k) => k.Configure(context.Configuration.GetSection("Kestrel"))
@@ -73,6 +74,29 @@ public class EndpointPolicyTests
         // HTTP/2 without TLS (prior knowledge) works only because the app's callback made the endpoint HTTP/2.
         Assert.Equal(IssueConfiguration.Streaming, await LoopbackClient.ReadServerSocketAsync(client, Address(app, StreamsHost), HttpVersion.Version20));
         Assert.Equal(IssueConfiguration.BehindAzureLoadBalancer, await LoopbackClient.ReadOnNewConnectionAsync(Address(app, InternalHost)));
+    }
+
+    [Fact]
+    public async Task Connections_are_counted_as_applied_under_the_policy_of_their_endpoint()
+    {
+        using var metrics = new MetricRecorder();
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            IssueConfiguration.Add(b.Configuration, IssueConfiguration.Json);
+            AddEndpoints(b.Configuration);
+            b.UseKeepAlivePolicy();
+        }, defaultEndpoint: false);
+
+        foreach (var (host, policy) in new[] { (StreamsHost, "streaming"), (PublicHost, "default") })
+        {
+            var address = Address(app, host);
+            metrics.Port = address.Port;
+            await LoopbackClient.ReadOnNewConnectionAsync(address);
+            await LoopbackClient.ReadOnNewConnectionAsync(address);
+            var applied = await metrics.WaitForAsync("keepalive.applied_connections", 2, TimeSpan.FromSeconds(5));
+            Assert.All(applied, m => Assert.Equal(policy, m.Tags["keepalive.policy"]));
+            Assert.Equal(2, applied.Sum(m => m.Value));
+        }
     }
 
     [Fact]

@@ -31,7 +31,14 @@ internal static class IssueConfiguration
     /// <summary>"behind-azure-lb", the AzureLoadBalancer preset: 3 min, 10 s, 6 probes; user timeout 180 + 10 x 6 = 240 s.</summary>
     public static readonly KernelSocketOptions BehindAzureLoadBalancer = new(true, 180, 10, 6, 240_000);
 
-    /// <summary>Adds <paramref name="json"/> as a configuration source, as an appsettings file would be read.</summary>
-    public static void Add(IConfigurationBuilder configuration, string json = Json) =>
-        configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json)));
+    /// <summary>
+    /// The same without <c>Endpoints</c>, for apps without those Kestrel configuration endpoints (a name there that
+    /// Kestrel lacks fails at startup).
+    /// </summary>
+    public static readonly string PoliciesOnly = Json.Replace(
+        ",\n    \"Endpoints\": { \"Streams\": \"streaming\", \"Internal\": \"behind-azure-lb\" }", "", StringComparison.Ordinal);
+
+    /// <summary>Adds <paramref name="json"/> (by default <see cref="PoliciesOnly"/>) as a configuration source, as an appsettings file would be read.</summary>
+    public static void Add(IConfigurationBuilder configuration, string? json = null) =>
+        configuration.AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(json ?? PoliciesOnly)));
 }

@@ -134,6 +134,78 @@ public sealed class ReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task Endpoint_newly_mapped_by_a_reload_gives_its_open_and_new_connections_the_policy_until_unmapped()
+    {
+        // Streams is a Kestrel configuration endpoint that KeepAlive:Endpoints does not name at startup.
+        await using var app = await StartAsync(Settings(), b =>
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
+            defaultEndpoint: false);
+        using var open = new OneConnectionClient();
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+
+        Write(Settings(streamsEndpoint: "streaming"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
+
+        Write(Settings());
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
+    public async Task Configuration_endpoint_with_its_own_policy_in_code_keeps_it_unless_a_reload_maps_the_endpoint()
+    {
+        // The app finishes the endpoint in code (kestrel.Configure(section).Endpoint(name, ...)) with its own policy.
+        // Unmapped, the endpoint keeps it; mapped by a reload, the mapping wins; unmapped again, it is back.
+        await using var app = await StartAsync(Settings(), b =>
+        {
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" });
+            b.WebHost.ConfigureKestrel((context, k) => k.Configure(context.Configuration.GetSection("Kestrel"))
+                .Endpoint("Streams", endpoint => endpoint.ListenOptions.UseKeepAlivePolicy(o => o.Idle = TimeSpan.FromSeconds(13))));
+        }, defaultEndpoint: false);
+        var own = new KernelSocketOptions(true, 13, 10, 6, 73_000);
+        using var open = new OneConnectionClient();
+        Assert.Equal(own, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+
+        Write(Settings(streamsEndpoint: "streaming"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
+
+        Write(Settings());
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(own, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+    }
+
+    [Fact]
+    public async Task Endpoint_name_that_Kestrel_lacks_fails_at_startup_and_is_rejected_on_reload()
+    {
+        var failure = Assert.Single(await StartupFailuresAsync(Settings(streamsEndpoint: "streaming")));
+        Assert.Equal("KeepAlive:Endpoints:Streams names the Kestrel endpoint 'Streams', which is not in Kestrel:Endpoints; there are none", failure);
+
+        await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
+            defaultEndpoint: false);
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+
+        // A typo in the endpoint's name: the mapping would quietly stop applying.
+        Write(Settings(streamsEndpoint: "fast").Replace("\"Streams\":", "\"Stream\":", StringComparison.Ordinal));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(ReloadRejected).Count > 0, $"{ReloadRejected} is logged");
+        Assert.Equal(
+            "KeepAlive:Endpoints:Stream names the Kestrel endpoint 'Stream', which is not in Kestrel:Endpoints; the endpoints are Streams",
+            _logs.KeepAliveEvents(ReloadRejected)[0].Fields["Failures"]);
+        Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Empty(_logs.KeepAliveEvents(PolicyReloaded));
+    }
+
+    [Fact]
     public async Task Reload_that_drops_a_policy_code_names_is_rejected_and_the_last_good_policies_stay()
     {
         // At startup, a route or listenOptions.UseKeepAlivePolicy naming a policy that does not exist stops the app.
