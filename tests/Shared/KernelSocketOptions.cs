@@ -1,12 +1,13 @@
 using System.Net.Sockets;
 
-namespace KeepAlive.AspNetCore.Tests.Infrastructure;
+namespace KeepAlive.AspNetCore.Testing;
 
 /// <summary>
 /// The keepalive options of a socket as the Linux kernel holds them, read with getsockopt by the
 /// kernel's own numbers (not through .NET's SocketOptionName mapping, so a wrong mapping shows).
+/// Shared by the unit and functional tests (linked into both projects).
 /// </summary>
-internal sealed record KernelSocketOptions(bool KeepAlive, int IdleSeconds, int IntervalSeconds, int ProbeCount, int UserTimeoutMilliseconds)
+public sealed record KernelSocketOptions(bool KeepAlive, int IdleSeconds, int IntervalSeconds, int ProbeCount, int UserTimeoutMilliseconds)
 {
     // include/uapi/asm-generic/socket.h and include/uapi/linux/tcp.h
     private const int SolSocket = 1, SoKeepAlive = 9;
