@@ -225,9 +225,9 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     /// </summary>
     /// <remarks>
     /// An idle connection always has a read pending, so what a pending read holds is held by every idle
-    /// connection: this reader is its own <see cref="IValueTaskSource{TResult}"/> (the transport's read, the
-    /// caller's continuation, and one callback made on the first pending read) instead of an async method,
-    /// whose state machine box would hold some 250 bytes more.
+    /// connection: this reader is its own <see cref="IValueTaskSource{TResult}"/> (it keeps the transport's
+    /// read) instead of an async method, whose state machine box would hold some 250 bytes more, and passes the
+    /// caller's continuation straight to the transport's pipe.
     /// </remarks>
     private sealed class Input(KeepAliveConnection connection) : PipeReader, IDuplexPipe, IValueTaskSource<ReadResult>
     {
@@ -270,6 +270,15 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
 
         void IValueTaskSource<ReadResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
         {
+            // The transport's pipe is its reads' own source (token 0): hand it the caller's continuation as is, so
+            // a waiting read costs what it costs without the decorator. ValueTask equality is source and token.
+            if (Inner is IValueTaskSource<ReadResult> source && _read == new ValueTask<ReadResult>(source, 0))
+            {
+                source.OnCompleted(continuation, state, 0, flags);
+                return;
+            }
+
+            // Any other reader: wait for its read through one callback, made on the first read that waits.
             _continuation = continuation;
             _continuationState = state;
             var awaiter = _read.ConfigureAwait((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0).GetAwaiter();
