@@ -98,7 +98,8 @@ internal sealed partial class KeepAlivePolicy
     /// <param name="connection">The accepted connection.</param>
     /// <param name="endpoint">Where it was accepted.</param>
     /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
-    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null)
+    /// <param name="inherited">The socket has the options already, from its listening socket (<see cref="TrySetOn"/>).</param>
+    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null, bool inherited = false)
     {
         if (connection is KeepAliveConnection tracked)
         {
@@ -111,7 +112,8 @@ internal sealed partial class KeepAlivePolicy
         if (socket is null || socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
             return connection;
 
-        SetOptions(_socketOptions, socket, connection, endpoint);
+        if (!inherited)
+            SetOptions(_socketOptions, socket, connection, endpoint);
         return new KeepAliveConnection(connection, this, endpoint, _registry) { PolicySource = source };
     }
 
@@ -128,6 +130,25 @@ internal sealed partial class KeepAlivePolicy
             return; // on its socket already
         connection.Policy = this;
         SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
+    }
+
+    /// <summary>
+    /// Sets the policy on a listening socket (all of its options, over whatever policy it had), so that the
+    /// connections it accepts start with them: Linux copies a listening socket's options to each new connection.
+    /// </summary>
+    /// <returns>Whether every option was set.</returns>
+    public bool TrySetOn(Socket listenSocket)
+    {
+        try
+        {
+            foreach (var option in _overrideOptions)
+                option.Apply(listenSocket);
+            return true;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return false; // its connections get the options one by one
+        }
     }
 
     /// <summary>Counts a connection Kestrel starts to serve under this policy.</summary>

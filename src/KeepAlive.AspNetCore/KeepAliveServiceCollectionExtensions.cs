@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
@@ -27,6 +28,7 @@ internal static class KeepAliveServiceCollectionExtensions
         services.AddSingleton<KeepAlivePolicies>();
         services.AddSingleton<KestrelConfigurationEndpoints>();
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
+        services.AddSingleton<IPostConfigureOptions<SocketTransportOptions>, KeepAliveListenSocketSetup>();
 
         var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();
         if (transports.Count == 0)

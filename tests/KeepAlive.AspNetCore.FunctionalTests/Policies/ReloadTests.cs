@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -52,6 +53,33 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(LogLevel.Information, reloaded.Level);
         Assert.True((int)reloaded.Fields["OpenConnections"]! >= 2, $"Applied again to fewer than the 2 open connections: {reloaded.Message}");
         Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
+    public async Task Changed_default_reaches_the_listening_socket_so_connections_queued_after_it_start_with_it()
+    {
+        // On Linux the default is set on Kestrel's listening socket and its connections inherit it without a
+        // setsockopt of their own. A reload sets it there too; only the connections that may have been queued before
+        // (Backlog + 1) get it one by one. The app's own CreateBoundListenSocket still creates the socket.
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "Listening-socket inheritance is used on Linux only.");
+        Socket? listenSocket = null;
+        await using var app = await StartAsync(Settings(), b => b.WebHost.UseSockets(o =>
+        {
+            o.Backlog = 2;
+            var create = o.CreateBoundListenSocket;
+            o.CreateBoundListenSocket = endpoint => listenSocket = create(endpoint);
+        }));
+        Assert.NotNull(listenSocket);
+        Assert.Equal(Default, KernelSocketOptions.Read(listenSocket));
+        Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+
+        Write(Settings(idle: "00:00:40"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+
+        // Past the three that may have been queued, the connections start with what the listening socket has.
+        for (var i = 0; i < 6; i++)
+            Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(ChangedDefault, KernelSocketOptions.Read(listenSocket));
     }
 
     [Fact]
