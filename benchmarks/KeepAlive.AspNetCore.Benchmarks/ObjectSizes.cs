@@ -28,7 +28,7 @@ internal static class ObjectSizes
         var plainRead = await PendingReadBytesAsync(plain);
         var policyRead = await PendingReadBytesAsync(policy);
         Console.WriteLine($"a pending read (an idle connection between requests), plain transport: {plainRead} B");
-        Console.WriteLine($"a pending read through the decorator (the callback it registers on the transport's read, made once per connection): {policyRead} B");
+        Console.WriteLine($"a pending read through the decorator (which hands its continuation to the transport's pipe as is): {policyRead} B");
         Console.WriteLine($"held per idle connection: {wrapper + reader + policyRead - plainRead} B");
         return 0;
     }
