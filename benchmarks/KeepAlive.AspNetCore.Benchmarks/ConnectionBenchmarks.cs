@@ -16,38 +16,21 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 [SimpleJob(launchCount: 1, warmupCount: 5, iterationCount: 15)]
-public class ConnectionBenchmarks
+public class ConnectionBenchmarks : LoopbackListeners
 {
-    private LoopbackListener _plain = null!;
-    private LoopbackListener _policy = null!;
-
-    [GlobalSetup]
-    public async Task SetupAsync()
-    {
-        _plain = await LoopbackListener.BindAsync(withPolicy: false);
-        _policy = await LoopbackListener.BindAsync(withPolicy: true);
-    }
-
-    [GlobalCleanup]
-    public async Task CleanupAsync()
-    {
-        await _plain.DisposeAsync();
-        await _policy.DisposeAsync();
-    }
-
     /// <summary>Connect, accept, close: the transport's work, plus the policy's socket options and wrapper.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("accept")]
-    public Task Accept_Plain() => AcceptAsync(_plain, serve: false);
+    public Task Accept_Plain() => AcceptAsync(Plain, serve: false);
 
     [Benchmark, BenchmarkCategory("accept")]
-    public Task Accept_KeepAlive() => AcceptAsync(_policy, serve: false);
+    public Task Accept_KeepAlive() => AcceptAsync(Policy, serve: false);
 
     /// <summary>As Kestrel serves a connection: it reads the transport once, which creates the decorator's reader.</summary>
     [Benchmark(Baseline = true), BenchmarkCategory("accept+serve")]
-    public Task AcceptServe_Plain() => AcceptAsync(_plain, serve: true);
+    public Task AcceptServe_Plain() => AcceptAsync(Plain, serve: true);
 
     [Benchmark, BenchmarkCategory("accept+serve")]
-    public Task AcceptServe_KeepAlive() => AcceptAsync(_policy, serve: true);
+    public Task AcceptServe_KeepAlive() => AcceptAsync(Policy, serve: true);
 
     private static async Task AcceptAsync(LoopbackListener listener, bool serve)
     {

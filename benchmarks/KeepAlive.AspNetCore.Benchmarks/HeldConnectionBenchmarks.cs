@@ -20,32 +20,16 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 [CategoriesColumn]
 [SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 3, iterationCount: 15)]
 [InvocationCount(Connections, unrollFactor: 1)]
-public class HeldConnectionBenchmarks
+public class HeldConnectionBenchmarks : LoopbackListeners
 {
     private const int Connections = 1000;
     private readonly List<(Socket Client, ConnectionContext Server, ValueTask<ReadResult> Read)> _held = new(Connections);
-    private LoopbackListener _plain = null!;
-    private LoopbackListener _policy = null!;
-
-    [GlobalSetup]
-    public async Task SetupAsync()
-    {
-        _plain = await LoopbackListener.BindAsync(withPolicy: false);
-        _policy = await LoopbackListener.BindAsync(withPolicy: true);
-    }
-
-    [GlobalCleanup]
-    public async Task CleanupAsync()
-    {
-        await _plain.DisposeAsync();
-        await _policy.DisposeAsync();
-    }
 
     [Benchmark(Baseline = true), BenchmarkCategory("held idle")]
-    public Task HeldIdle_Plain() => HoldAsync(_plain);
+    public Task HeldIdle_Plain() => HoldAsync(Plain);
 
     [Benchmark, BenchmarkCategory("held idle")]
-    public Task HeldIdle_KeepAlive() => HoldAsync(_policy);
+    public Task HeldIdle_KeepAlive() => HoldAsync(Policy);
 
     private async Task HoldAsync(LoopbackListener listener)
     {

@@ -8,8 +8,8 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 
 /// <summary>
 /// Kestrel's socket transport bound to 127.0.0.1:0, as an app gets it from DI: the plain transport, or,
-/// after <c>UseKeepAlivePolicy()</c>, the library's decorator around it (with the library's defaults:
-/// five socket options per connection). Only public API: the library's types are internal.
+/// after <c>UseKeepAlivePolicy()</c>, the library's decorator around it (with the library's defaults, set
+/// on the listening socket on Linux and inherited by each accepted connection). Only public API: the library's types are internal.
 /// </summary>
 internal sealed class LoopbackListener : IAsyncDisposable
 {

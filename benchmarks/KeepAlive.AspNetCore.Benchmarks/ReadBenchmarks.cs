@@ -13,10 +13,7 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 /// </summary>
 /// <remarks>
 /// <see cref="RoundTrips"/> reads per invocation, in one async flow, as Kestrel's connection loop reads
-/// request after request: the decorator's pooled state machine (PoolingAsyncValueTaskMethodBuilder) is
-/// returned to the cache of the thread that completes a read and rented again by the next read on that
-/// thread. One read per invocation, started each time from BenchmarkDotNet's blocked main thread, would
-/// miss that cache every time and show an allocation per read that Kestrel does not have.
+/// request after request: the continuation is the caller's async state machine, as it is in Kestrel.
 /// </remarks>
 [MemoryDiagnoser]
 [Config(typeof(BenchmarkConfig))]
