@@ -328,6 +328,9 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         // Records the error; true when it is the kernel giving up on the peer, to be wrapped.
         private bool Seen(Exception exception)
         {
+            // A read its caller canceled (its token) says nothing about the connection, which goes on.
+            if (exception is OperationCanceledException and not ConnectionAbortedException)
+                return false;
             connection.OnReceiveFailed(exception);
             return exception is SocketException socketException && IsKernelVerdict(socketException.SocketErrorCode);
         }

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 
 namespace KeepAlive.AspNetCore;
 
@@ -59,7 +60,7 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
     /// Linux, set the default policy on it, so that every connection it accepts starts with it.
     /// </summary>
     /// <param name="socket">The bound socket.</param>
-    /// <param name="backlog">The length of its queue of connections waiting to be accepted.</param>
+    /// <param name="backlog">The backlog it will listen with.</param>
     internal static void OnListenSocketBound(Socket socket, int backlog)
     {
         if (t_binding is { } binding && OperatingSystem.IsLinux() &&
@@ -67,36 +68,66 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
             binding.Policy?.TrySetOn(socket) == true)
         {
             binding.Socket = socket;
-            binding.Queue = backlog + 1; // Linux queues one connection more than the backlog
+            // Linux queues up to backlog + 1 connections; the queue can fill again while the options change, and
+            // its check for a full queue is not atomic with queueing: twice that, since a reload is rare.
+            binding.Uncertainty = 2 * (backlog + 1);
         }
     }
 
-    /// <summary>A listening socket and the policy its accepted connections start with.</summary>
+    /// <summary>A listening socket and the policy the connections it accepts start with.</summary>
     private sealed class ListenSocket(KeepAlivePolicy policy)
     {
-        public KeepAlivePolicy? Policy { get; set; } = policy;
+        private int _uncertain; // accepts still to come that may have been queued before the last change
+        private bool _verified;
+
+        public KeepAlivePolicy? Policy { get; private set; } = policy;
 
         public Socket? Socket { get; set; }
 
-        public int Queue { get; set; }
+        public int Uncertainty { get; set; }
 
-        // Accepts still to come that may have been queued before the listening socket took the current policy.
-        public int Uncertain { get; set; }
-
-        /// <summary>Whether a connection just accepted started with <paramref name="current"/> (the default now).</summary>
-        public bool Carries(KeepAlivePolicy current)
+        /// <summary>What a connection just accepted has from the listening socket, <paramref name="current"/> being the default now.</summary>
+        public InheritedOptions Inherited(KeepAlivePolicy current, ConnectionContext connection)
         {
+            if (Policy is null)
+                return InheritedOptions.Other; // the listening socket refused an option, or its connections do not inherit
+
             if (current != Policy)
             {
-                // A reload changed the default: set it on the listening socket for the connections to come. Those
-                // already queued started with the old one; there are at most Queue of them, this one included.
-                Policy = current.TrySetOn(Socket!) ? current : null;
-                Uncertain = Queue;
+                if (current.SetsSameOptionsAs(Policy))
+                {
+                    Policy = current; // a reload that left the default as it was
+                }
+                else
+                {
+                    // A reload changed the default: set it on the listening socket for the connections to come;
+                    // those already queued have the old one.
+                    Policy = current.TrySetOn(Socket!) ? current : null;
+                    _uncertain = Uncertainty;
+                    return InheritedOptions.Other;
+                }
             }
-            if (Uncertain == 0)
-                return Policy is not null;
-            Uncertain--;
-            return false;
+            if (_uncertain > 0)
+            {
+                _uncertain--;
+                return InheritedOptions.Other;
+            }
+            if (!_verified)
+            {
+                // Once per listening socket, read back that the kernel copied the options (a Linux emulation may not).
+                switch (connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket ? current.IsSetOn(socket) : null)
+                {
+                    case true:
+                        _verified = true;
+                        break;
+                    case false:
+                        Policy = null;
+                        return InheritedOptions.Other;
+                    case null:
+                        return InheritedOptions.Other; // closed already: the next connection tells
+                }
+            }
+            return InheritedOptions.This;
         }
     }
 
@@ -117,7 +148,7 @@ internal sealed class KeepAliveListenerFactory(IConnectionListenerFactory inner,
                 return null;
             // The default policy now: a reload reaches the next connection. Kestrel accepts one at a time per listener.
             var policy = policies.Default;
-            return policy.Apply(connection, _endpoint, _default, inherited: listenSocket?.Carries(policy) == true);
+            return policy.Apply(connection, _endpoint, _default, listenSocket?.Inherited(policy, connection) ?? InheritedOptions.None);
         }
 
         public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => inner.UnbindAsync(cancellationToken);

@@ -98,8 +98,9 @@ internal sealed partial class KeepAlivePolicy
     /// <param name="connection">The accepted connection.</param>
     /// <param name="endpoint">Where it was accepted.</param>
     /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
-    /// <param name="inherited">The socket has the options already, from its listening socket (<see cref="TrySetOn"/>).</param>
-    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null, bool inherited = false)
+    /// <param name="inherited">What the socket has from its listening socket (<see cref="TrySetOn"/>).</param>
+    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null,
+        InheritedOptions inherited = InheritedOptions.None)
     {
         if (connection is KeepAliveConnection tracked)
         {
@@ -112,8 +113,8 @@ internal sealed partial class KeepAlivePolicy
         if (socket is null || socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
             return connection;
 
-        if (!inherited)
-            SetOptions(_socketOptions, socket, connection, endpoint);
+        if (inherited != InheritedOptions.This)
+            SetOptions(inherited == InheritedOptions.None ? _socketOptions : _overrideOptions, socket, connection, endpoint);
         return new KeepAliveConnection(connection, this, endpoint, _registry) { PolicySource = source };
     }
 
@@ -150,6 +151,26 @@ internal sealed partial class KeepAlivePolicy
             return false; // its connections get the options one by one
         }
     }
+
+    /// <summary>
+    /// Whether the socket has this policy's options, read back from the kernel; <see langword="null"/> when they
+    /// could not be read (the socket is closed).
+    /// </summary>
+    public bool? IsSetOn(Socket socket)
+    {
+        try
+        {
+            return _overrideOptions.All(o => o.IsSetOn(socket));
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Whether this policy sets the same options, to the same values, as <paramref name="other"/>.</summary>
+    public bool SetsSameOptionsAs(KeepAlivePolicy other) =>
+        _overrideOptions.Select(o => (o.KernelName, o.Value)).SequenceEqual(other._overrideOptions.Select(o => (o.KernelName, o.Value)));
 
     /// <summary>Counts a connection Kestrel starts to serve under this policy.</summary>
     public void ReportServed(KeepAliveEndpoint endpoint) => _metrics.ConnectionApplied(endpoint, Name);
@@ -219,4 +240,17 @@ internal sealed partial class KeepAlivePolicy
         [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): the peer was silent for {SilenceSeconds} s before the server closed it. Policy {Policy}.", EventName = "ConnectionLost")]
         public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, double? silenceSeconds, string policy);
     }
+}
+
+/// <summary>What an accepted socket has from its listening socket (Linux copies a listening socket's options).</summary>
+internal enum InheritedOptions
+{
+    /// <summary>Nothing: its listening socket has no policy on it; the socket starts with the kernel's defaults.</summary>
+    None,
+
+    /// <summary>The options of the policy being applied.</summary>
+    This,
+
+    /// <summary>Maybe another policy's (an earlier default): all options are set, an explicit "off" included.</summary>
+    Other,
 }

@@ -35,6 +35,19 @@ internal sealed class KeepAliveSocketOption
             socket.SetRawSocketOption((int)_level, (int)_name, _rawValue);
     }
 
+    /// <summary>Whether the socket has this option at this value, read back with getsockopt.</summary>
+    public bool IsSetOn(Socket socket)
+    {
+        if (_rawValue is null)
+        {
+            var value = (int)socket.GetSocketOption(_level, _name)!;
+            // SO_KEEPALIVE reads back as any non-zero value on some platforms.
+            return _name == SocketOptionName.KeepAlive ? (value != 0) == (Value != 0) : value == Value;
+        }
+        Span<byte> raw = stackalloc byte[sizeof(int)];
+        return socket.GetRawSocketOption((int)_level, (int)_name, raw) == sizeof(int) && BitConverter.ToInt32(raw) == Value;
+    }
+
     // The four keepalive options go through .NET's SocketOptionName, which maps them to each platform's
     // numbers (macOS calls TCP_KEEPIDLE TCP_KEEPALIVE). Values in seconds and a count.
     public static KeepAliveSocketOption KeepAlive(bool enabled) =>

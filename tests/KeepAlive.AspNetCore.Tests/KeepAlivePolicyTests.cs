@@ -94,6 +94,48 @@ public class KeepAlivePolicyTests
     }
 
     [Fact]
+    public async Task Over_options_another_policy_left_a_socket_with_all_are_set_the_user_timeout_switched_off_too()
+    {
+        // A connection accepted from a listening socket that carried an earlier default (before a reload).
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        Policy(new KeepAliveOptions(), new TestLogger()).Apply(Connection(pair.Server), Endpoint);
+        var withoutUserTimeout = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(40), UserTimeout = TimeSpan.Zero }, new TestLogger());
+
+        withoutUserTimeout.Apply(Connection(pair.Server), Endpoint, inherited: InheritedOptions.Other);
+
+        Assert.Equal(new KernelSocketOptions(true, 40, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
+    }
+
+    [Fact]
+    public async Task IsSetOn_reads_the_options_back_from_the_kernel()
+    {
+        SkipUnlessLinux();
+        using var pair = await LoopbackTcpPair.ConnectAsync();
+        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
+        var other = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(8) }, new TestLogger());
+
+        Assert.False(policy.IsSetOn(pair.Server)); // a fresh socket: the kernel's defaults
+        policy.Apply(Connection(pair.Server), Endpoint);
+        Assert.True(policy.IsSetOn(pair.Server));
+        Assert.False(other.IsSetOn(pair.Server));
+        pair.Dispose();
+        Assert.Null(policy.IsSetOn(pair.Server)); // closed: unknown, not "not set"
+    }
+
+    [Fact]
+    public void SetsSameOptionsAs_compares_the_values_set_not_the_instances()
+    {
+        var options = new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30) };
+        var policy = Policy(options, new TestLogger());
+
+        // A reload builds new instances; one that changed nothing else in the default sets the same options.
+        Assert.True(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30) }, new TestLogger())));
+        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(31) }, new TestLogger())));
+        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30), UserTimeout = TimeSpan.Zero }, new TestLogger())));
+    }
+
+    [Fact]
     public void Connection_without_a_socket_is_left_alone()
     {
         // In-memory transports (TestServer, named pipes, QUIC) expose no IConnectionSocketFeature.

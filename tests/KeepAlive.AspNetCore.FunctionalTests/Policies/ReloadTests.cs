@@ -76,10 +76,19 @@ public sealed class ReloadTests : IDisposable
         Write(Settings(idle: "00:00:40"));
         await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
 
-        // Past the three that may have been queued, the connections start with what the listening socket has.
-        for (var i = 0; i < 6; i++)
+        // The first 2 x (Backlog + 1) may have been queued before: they get it one by one. Past them, the
+        // connections start with what the listening socket has.
+        for (var i = 0; i < 8; i++)
             Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(ChangedDefault, KernelSocketOptions.Read(listenSocket));
+
+        // A default without a user timeout, over sockets that may have the old one: switched off on both paths.
+        Write(Settings(idle: "00:00:40", userTimeout: "00:00:00"));
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        var withoutUserTimeout = ChangedDefault with { UserTimeoutMilliseconds = 0 };
+        for (var i = 0; i < 8; i++)
+            Assert.Equal(withoutUserTimeout, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(withoutUserTimeout, KernelSocketOptions.Read(listenSocket));
     }
 
     [Fact]
@@ -289,17 +298,19 @@ public sealed class ReloadTests : IDisposable
     /// The settings file: a default and a "streaming" policy (unless left out), a "fast" one (the Aggressive preset),
     /// optionally the Streams endpoint's mapping, and a key outside the KeepAlive section.
     /// </summary>
-    private static string Settings(string idle = "00:01:00", string probeCount = "6", string streamingIdle = "00:00:15", string unrelated = "a", string? streamsEndpoint = null, bool streamingPolicy = true)
+    private static string Settings(string idle = "00:01:00", string probeCount = "6", string streamingIdle = "00:00:15", string unrelated = "a", string? streamsEndpoint = null, bool streamingPolicy = true,
+        string? userTimeout = null)
     {
         var streaming = streamingPolicy ? $$"""
             "streaming": { "Idle": "{{streamingIdle}}", "Interval": "00:00:05", "ProbeCount": 3 },
             """ : "";
         var endpoints = streamsEndpoint is null ? "" : $", \"Endpoints\": {{ \"Streams\": \"{streamsEndpoint}\" }}";
+        var userTimeoutSetting = userTimeout is null ? "" : $", \"UserTimeout\": \"{userTimeout}\"";
         return $$"""
             {
               "Unrelated": "{{unrelated}}",
               "KeepAlive": {
-                "Idle": "{{idle}}", "Interval": "00:00:10", "ProbeCount": {{probeCount}},
+                "Idle": "{{idle}}", "Interval": "00:00:10", "ProbeCount": {{probeCount}}{{userTimeoutSetting}},
                 "Policies": {
                   {{streaming}}
                   "fast": { "Preset": "Aggressive" }
