@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Text;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace KeepAlive.AspNetCore.Tests;
@@ -130,16 +129,10 @@ public class KeepAliveConnectionInputTests
     {
         // Any reader but the pipe itself: its reads are not the pipe's own ValueTask source.
         var reader = otherReader ? PipeReader.Create(received.Reader.AsStream()) : received.Reader;
-        var connection = new DefaultConnectionContext("conn-1", new DuplexPipe(reader, new Pipe().Writer), new DuplexPipe(received.Reader, received.Writer));
-        connection.Features.Set<IConnectionSocketFeature>(new SocketFeature(socket));
+        var connection = SocketConnection.Create(socket, transport: new DuplexPipe(reader, new Pipe().Writer), application: new DuplexPipe(received.Reader, received.Writer));
         var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(new TestMeterFactory()), logger ?? new TestLogger());
         return Assert.IsType<KeepAliveConnection>(policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080))));
     }
 
     private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;
-
-    private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
-    {
-        public Socket Socket => socket;
-    }
 }

@@ -1,9 +1,7 @@
 using System.Net;
-using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -106,8 +104,7 @@ public class KeepAliveMetricsTests
         // A socket closed between accept and the policy: the first option fails, the connection is still handed on.
         var pair = await LoopbackTcpPair.ConnectAsync();
         pair.Dispose();
-        var connection = new DefaultConnectionContext("conn-closed");
-        connection.Features.Set<IConnectionSocketFeature>(new SocketFeature(pair.Server));
+        var connection = SocketConnection.Create(pair.Server, "conn-closed");
 
         policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 18080))); // a port no other test uses
         meterProvider.ForceFlush();
@@ -135,10 +132,5 @@ public class KeepAliveMetricsTests
         Assert.NotEmpty(streams);
         Assert.Single(streams.Select(m => (m.Unit, m.Description, m.Type)).Distinct());
         return streams[0] with { Points = [.. streams.SelectMany(m => m.Points)] };
-    }
-
-    private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
-    {
-        public Socket Socket => socket;
     }
 }

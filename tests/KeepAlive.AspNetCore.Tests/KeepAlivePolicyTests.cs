@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
 
 namespace KeepAlive.AspNetCore.Tests;
@@ -22,7 +21,7 @@ public class KeepAlivePolicyTests
         var policy = Policy(
             new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, logger);
 
-        var applied = policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection;
+        var applied = policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection;
 
         Assert.True(applied);
         // Seconds for the keepalive options, milliseconds for the user timeout: 7 + 3 x 4 = 19 s.
@@ -37,7 +36,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 150_500), KernelSocketOptions.Read(pair.Server));
     }
@@ -50,7 +49,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback);
         var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
     }
@@ -64,7 +63,7 @@ public class KeepAlivePolicyTests
         KernelSocketOptions.SetKeepAlive(pair.Server, true);
         var policy = Policy(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults, KernelSocketOptions.Read(pair.Server));
     }
@@ -76,7 +75,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults with { UserTimeoutMilliseconds = 2000 }, KernelSocketOptions.Read(pair.Server));
     }
@@ -88,7 +87,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new TestLogger());
 
-        Assert.True(policy.Apply(Connection(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
     }
@@ -99,10 +98,10 @@ public class KeepAlivePolicyTests
         // A connection accepted from a listening socket that carried an earlier default (before a reload).
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        Policy(new KeepAliveOptions(), new TestLogger()).Apply(Connection(pair.Server), Endpoint);
+        Policy(new KeepAliveOptions(), new TestLogger()).Apply(SocketConnection.Create(pair.Server), Endpoint);
         var withoutUserTimeout = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(40), UserTimeout = TimeSpan.Zero }, new TestLogger());
 
-        withoutUserTimeout.Apply(Connection(pair.Server), Endpoint, inherited: InheritedOptions.Other);
+        withoutUserTimeout.Apply(SocketConnection.Create(pair.Server), Endpoint, inherited: InheritedOptions.Other);
 
         Assert.Equal(new KernelSocketOptions(true, 40, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
     }
@@ -116,7 +115,7 @@ public class KeepAlivePolicyTests
         var other = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(8) }, new TestLogger());
 
         Assert.False(policy.IsSetOn(pair.Server)); // a fresh socket: the kernel's defaults
-        policy.Apply(Connection(pair.Server), Endpoint);
+        policy.Apply(SocketConnection.Create(pair.Server), Endpoint);
         Assert.True(policy.IsSetOn(pair.Server));
         Assert.False(other.IsSetOn(pair.Server));
         pair.Dispose();
@@ -155,7 +154,7 @@ public class KeepAlivePolicyTests
         var logger = new TestLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
-        Assert.False(policy.Apply(Connection(socket), Endpoint) is KeepAliveConnection);
+        Assert.False(policy.Apply(SocketConnection.Create(socket), Endpoint) is KeepAliveConnection);
 
         Assert.False(KernelSocketOptions.ReadKeepAlive(socket));
         Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
@@ -170,7 +169,7 @@ public class KeepAlivePolicyTests
         var logger = new TestLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
-        var handedOn = policy.Apply(Connection(pair.Server, "conn-disposed"), Endpoint);
+        var handedOn = policy.Apply(SocketConnection.Create(pair.Server, "conn-disposed"), Endpoint);
 
         Assert.Equal("conn-disposed", handedOn.ConnectionId); // still served
         var warnings = logger.Entries.Where(e => e.Level == LogLevel.Warning).ToList();
@@ -189,7 +188,7 @@ public class KeepAlivePolicyTests
         var pair = await LoopbackTcpPair.ConnectAsync();
         pair.Dispose();
         var logger = new TestLogger();
-        var connection = Connection(pair.Server, "conn-disposed");
+        var connection = SocketConnection.Create(pair.Server, "conn-disposed");
         var reached = new List<ConnectionContext>();
         var middleware = new KeepAliveConnectionMiddleware(
             c => { reached.Add(c); return Task.CompletedTask; },
@@ -206,7 +205,7 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var connection = Connection(pair.Server);
+        var connection = SocketConnection.Create(pair.Server);
         KernelSocketOptions? seenByNext = null;
         var connectionEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var middleware = new KeepAliveConnectionMiddleware(
@@ -231,16 +230,4 @@ public class KeepAlivePolicyTests
 
     private static void SkipUnlessLinux() =>
         Assert.SkipUnless(OperatingSystem.IsLinux(), "Reads the options back by Linux option numbers.");
-
-    private static DefaultConnectionContext Connection(Socket socket, string id = "conn-1")
-    {
-        var connection = new DefaultConnectionContext(id);
-        connection.Features.Set<IConnectionSocketFeature>(new SocketFeature(socket));
-        return connection;
-    }
-
-    private sealed class SocketFeature(Socket socket) : IConnectionSocketFeature
-    {
-        public Socket Socket => socket;
-    }
 }

@@ -73,8 +73,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(Default, KernelSocketOptions.Read(listenSocket));
         Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
 
-        Write(Settings(idle: "00:00:40"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        await ReloadAsync(Settings(idle: "00:00:40"));
 
         // The first 2 x (Backlog + 1) may have been queued before: they get it one by one. Past them, the
         // connections start with what the listening socket has.
@@ -83,8 +82,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(ChangedDefault, KernelSocketOptions.Read(listenSocket));
 
         // A default without a user timeout, over sockets that may have the old one: switched off on both paths.
-        Write(Settings(idle: "00:00:40", userTimeout: "00:00:00"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        await ReloadAsync(Settings(idle: "00:00:40", userTimeout: "00:00:00"));
         var withoutUserTimeout = ChangedDefault with { UserTimeoutMilliseconds = 0 };
         for (var i = 0; i < 8; i++)
             Assert.Equal(withoutUserTimeout, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
@@ -113,8 +111,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Empty(_logs.KeepAliveEvents(PolicyReloaded));
 
         // Fixed: the next good value is taken.
-        Write(Settings(idle: "00:00:40"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged after the fix");
+        await ReloadAsync(Settings(idle: "00:00:40"));
         Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(ChangedDefault, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(1, open.Connections);
@@ -151,8 +148,7 @@ public sealed class ReloadTests : IDisposable
         using var routed = new OneConnectionClient();
         Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress, "/events"));
 
-        Write(Settings(streamsEndpoint: "fast"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        await ReloadAsync(Settings(streamsEndpoint: "fast"));
 
         // "fast" is the Aggressive preset: 5 s, 2 s, 3 probes.
         var fast = new KernelSocketOptions(true, 5, 2, 3, 11_000);
@@ -161,8 +157,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
 
         // Unmapped: the endpoint's connections, open or new, are back under the default.
-        Write(Settings());
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        await ReloadAsync(Settings());
         Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(Streaming, await routed.ReadAsync(app.BaseAddress));
@@ -180,13 +175,11 @@ public sealed class ReloadTests : IDisposable
         using var open = new OneConnectionClient();
         Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
 
-        Write(Settings(streamsEndpoint: "streaming"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        await ReloadAsync(Settings(streamsEndpoint: "streaming"));
         Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
 
-        Write(Settings());
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        await ReloadAsync(Settings());
         Assert.Equal(Default, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(1, open.Connections);
@@ -209,13 +202,11 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(own, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
 
-        Write(Settings(streamsEndpoint: "streaming"));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        await ReloadAsync(Settings(streamsEndpoint: "streaming"));
         Assert.Equal(Streaming, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
 
-        Write(Settings());
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 1, $"{PolicyReloaded} is logged again");
+        await ReloadAsync(Settings());
         Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
         Assert.Equal(own, await open.ReadAsync(app.BaseAddress));
         Assert.Equal(1, open.Connections);
@@ -284,8 +275,7 @@ public sealed class ReloadTests : IDisposable
         using var open = new OneConnectionClient();
         Assert.Equal(own, await open.ReadAsync(address));
 
-        Write(Settings(idle: "00:00:40").Replace("\"fast\":", "\"endpoint\": { \"Idle\": \"00:00:07\" }, \"fast\":", StringComparison.Ordinal));
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > 0, $"{PolicyReloaded} is logged");
+        await ReloadAsync(Settings(idle: "00:00:40").Replace("\"fast\":", "\"endpoint\": { \"Idle\": \"00:00:07\" }, \"fast\":", StringComparison.Ordinal));
 
         Assert.Equal(own, await open.ReadAsync(address));
         Assert.Equal(1, open.Connections);
@@ -318,6 +308,14 @@ public sealed class ReloadTests : IDisposable
               }
             }
             """;
+    }
+
+    // Writes the settings and waits until they are applied: one more PolicyReloaded than before.
+    private async Task ReloadAsync(string json)
+    {
+        var reloads = _logs.KeepAliveEvents(PolicyReloaded).Count;
+        Write(json);
+        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > reloads, $"{PolicyReloaded} is logged");
     }
 
     // Whole or not at all: a watcher that fired mid-write would read a half file.
