@@ -44,9 +44,6 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>The options this policy was built from.</summary>
     public KeepAliveOptions Options { get; }
 
-    /// <summary>The socket options set on each connection, in order.</summary>
-    public IReadOnlyList<KeepAliveSocketOption> SocketOptions => _socketOptions;
-
     /// <summary>
     /// Resolves the options for this platform. Logs, once, each option the platform lacks (the others
     /// still apply) and a user timeout that cuts keepalive short.
