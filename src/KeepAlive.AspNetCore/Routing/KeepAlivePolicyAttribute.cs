@@ -1,12 +1,5 @@
 namespace KeepAlive.AspNetCore;
 
-/// <summary>Endpoint metadata naming the keepalive policy a request's connection gets.</summary>
-public interface IKeepAlivePolicyMetadata
-{
-    /// <summary>The name of a policy in <c>KeepAlive:Policies</c>.</summary>
-    string PolicyName { get; }
-}
-
 /// <summary>
 /// Applies the named keepalive policy to the connection of each request that reaches this controller or
 /// action, for as long as the connection lives (with <c>app.UseKeepAliveRoutePolicies()</c>). On HTTP/2,
