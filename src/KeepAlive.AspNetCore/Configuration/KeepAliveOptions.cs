@@ -85,14 +85,21 @@ public sealed class KeepAliveOptions
     };
 
     /// <summary>
-    /// The named policy <paramref name="name"/> resolved over this default policy: its preset's values,
-    /// then its own. <see langword="null"/> when there is no such policy (or preset).
+    /// The named policy <paramref name="name"/> resolved over this default policy: <c>Enabled</c>, <c>Idle</c>,
+    /// <c>Interval</c> and <c>ProbeCount</c> from the default policy, replaced by its preset's values, then by its own.
+    /// <see langword="null"/> when there is no such policy (or preset).
     /// </summary>
+    /// <remarks>
+    /// The user timeout is never inherited: it is the named policy's own, or derived from its own keepalive span.
+    /// On Linux a user timeout overrides <c>ProbeCount</c> for idle peers, so one inherited from the top level (set
+    /// for the top level's span) would silently change how long this policy holds a dead peer.
+    /// </remarks>
     internal KeepAliveOptions? Resolve(string name)
     {
         if (!Policies.TryGetValue(name, out var named))
             return null;
         var resolved = ClonePolicy();
+        resolved.UserTimeout = null;
         if (named.Preset is { } preset)
         {
             if (KeepAlivePresets.Find(preset) is not { } values)

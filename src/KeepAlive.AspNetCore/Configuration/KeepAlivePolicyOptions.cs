@@ -21,6 +21,9 @@ public sealed class KeepAlivePolicyOptions
     /// <summary>TCP_KEEPCNT; see <see cref="KeepAliveOptions.ProbeCount"/>.</summary>
     public int? ProbeCount { get; set; }
 
-    /// <summary>TCP_USER_TIMEOUT; see <see cref="KeepAliveOptions.UserTimeout"/>. Unset here and in the default policy: <c>Idle + Interval x ProbeCount</c> of this policy.</summary>
+    /// <summary>
+    /// TCP_USER_TIMEOUT; see <see cref="KeepAliveOptions.UserTimeout"/>. Never taken from the default policy: unset
+    /// here, it is <c>Idle + Interval x ProbeCount</c> of this policy (its preset's, for a preset).
+    /// </summary>
     public TimeSpan? UserTimeout { get; set; }
 }
