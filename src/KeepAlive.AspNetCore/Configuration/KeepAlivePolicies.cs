@@ -33,7 +33,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         _factory = factory;
         _metrics = metrics;
         _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
-        _current = Build(options.Value);
+        _current = Build(options.Value, previous: null);
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
     }
 
@@ -64,6 +64,10 @@ internal sealed partial class KeepAlivePolicies : IDisposable
             _references.Add((where, policy));
     }
 
+    /// <summary>
+    /// Tracks an open connection, so that reloads reach it, and gives it the policy in force now: a reload that took its
+    /// snapshot of the open connections after the connection got its policy, but before it was linked, cannot miss it.
+    /// </summary>
     public void Add(KeepAliveConnection connection)
     {
         lock (_lock)
@@ -73,6 +77,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
                 _first.Previous = connection;
             _first = connection;
         }
+        connection.Reapply();
     }
 
     public void Remove(KeepAliveConnection connection)
@@ -130,15 +135,17 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         if (Describe(options) == Describe(_current.Options))
             return; // another part of the configuration changed
 
-        _current = Build(options);
-        var open = OpenConnections();
-        foreach (var connection in open)
+        // Policies whose values did not change are kept as they are: not stated again, not applied again.
+        var next = Build(options, _current);
+        List<KeepAliveConnection> open;
+        lock (_lock)
         {
-            // The policy a new connection would get there now: the default, the policy its endpoint is mapped to
-            // or its route names, an endpoint's own set in code (which stays as it was).
-            if (connection.PolicySource is { } source && source() is { } policy)
-                policy.ApplyTo(connection, source);
+            // Under the lock that links connections: one linked after this snapshot reads the new policies itself (Add).
+            _current = next;
+            open = OpenConnections();
         }
+        foreach (var connection in open)
+            connection.Reapply();
         Log.Reloaded(_logger, open.Count);
     }
 
@@ -154,27 +161,35 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
     }
 
+    // Called under _lock.
     private List<KeepAliveConnection> OpenConnections()
     {
         var open = new List<KeepAliveConnection>();
-        lock (_lock)
-        {
-            for (var c = _first; c is not null; c = c.Next)
-                open.Add(c);
-        }
+        for (var c = _first; c is not null; c = c.Next)
+            open.Add(c);
         return open;
     }
 
-    private PolicySet Build(KeepAliveOptions options)
+    private PolicySet Build(KeepAliveOptions options, PolicySet? previous)
     {
+        // Read again on reload: the retransmission limit is the kernel's, and an operator may have changed it.
+        var kernel = TcpKernelSettings.Read();
         var named = new Dictionary<string, KeepAlivePolicy>(StringComparer.OrdinalIgnoreCase);
         foreach (var name in options.Policies.Keys)
         {
             if (options.Resolve(name) is { } resolved)
-                named[name] = KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this);
+                named[name] = Keep(previous?.Named.GetValueOrDefault(name), resolved, kernel) ??
+                    KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this, $"{KeepAliveOptions.SectionName}:{nameof(options.Policies)}:{name}", kernel);
         }
-        return new PolicySet(options, KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options.ClonePolicy(), _metrics, _logger, this), named);
+        var defaultOptions = options.ClonePolicy();
+        var defaultPolicy = Keep(previous?.Default, defaultOptions, kernel) ??
+            KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, defaultOptions, _metrics, _logger, this, KeepAliveOptions.SectionName, kernel);
+        return new PolicySet(options, defaultPolicy, named);
     }
+
+    // The policy as it was when its values and bounds are the same.
+    private static KeepAlivePolicy? Keep(KeepAlivePolicy? policy, KeepAliveOptions options, TcpKernelSettings kernel) =>
+        policy is not null && Policy(policy.Options) == Policy(options) && policy.Bounds == KeepAliveBounds.For(options, kernel) ? policy : null;
 
     private static string Describe(KeepAliveOptions options) => string.Join("|",
         Policy(options),

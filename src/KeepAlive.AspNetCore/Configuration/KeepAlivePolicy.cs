@@ -25,11 +25,12 @@ internal sealed partial class KeepAlivePolicy
     private readonly ILogger _logger;
     private readonly KeepAlivePolicies? _registry;
 
-    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry)
+    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveBounds bounds, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry)
     {
         _registry = registry;
         Name = name;
         Options = options;
+        Bounds = bounds;
         _socketOptions = socketOptions;
         _overrideOptions = options.EffectiveUserTimeout == TimeSpan.Zero && KeepAliveSocketOption.UserTimeout(TimeSpan.Zero) is { } off && IsSupported(off)
             ? [.. socketOptions, off]
@@ -44,17 +45,25 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>The options this policy was built from.</summary>
     public KeepAliveOptions Options { get; }
 
+    /// <summary>How long this policy lets the server hold a peer that went away or stalled.</summary>
+    public KeepAliveBounds Bounds { get; }
+
     /// <summary>
-    /// Resolves the options for this platform. Logs, once, each option the platform lacks (the others
-    /// still apply) and a user timeout that cuts keepalive short.
+    /// Resolves the options for this platform and states what the policy does: logs the policy with its bounds,
+    /// each option the platform lacks (the others still apply), and a user timeout that overrides ProbeCount.
+    /// Call it once per policy, and again only when its values change.
     /// </summary>
     /// <param name="name">The policy's name.</param>
     /// <param name="options">Its values.</param>
     /// <param name="metrics">Where it reports.</param>
     /// <param name="logger">Where it logs.</param>
     /// <param name="registry">Tracks the connections it is applied to, so that a reload reaches them; none for a policy set in code.</param>
-    public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry = null)
+    /// <param name="section">Where its values are set, for the warnings: <c>KeepAlive</c>, <c>KeepAlive:Policies:streaming</c>, or the code that set them.</param>
+    /// <param name="kernel">The kernel settings its bounds depend on; read now when not given.</param>
+    public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger,
+        KeepAlivePolicies? registry = null, string section = KeepAliveOptions.SectionName, TcpKernelSettings? kernel = null)
     {
+        kernel ??= TcpKernelSettings.Read();
         var wanted = new List<KeepAliveSocketOption?>();
         if (options.Enabled)
         {
@@ -68,6 +77,7 @@ internal sealed partial class KeepAlivePolicy
             wanted.Add(KeepAliveSocketOption.KeepAlive(false));
         }
 
+        var bounds = KeepAliveBounds.For(options, kernel);
         var userTimeout = options.EffectiveUserTimeout;
         if (userTimeout > TimeSpan.Zero)
         {
@@ -75,15 +85,31 @@ internal sealed partial class KeepAlivePolicy
             if (option is null)
                 Log.OptionNotSupported(logger, nameof(KeepAliveOptions.UserTimeout), RuntimeInformation.OSDescription, "the platform has no user timeout option");
             wanted.Add(option);
-
-            if (options.Enabled && userTimeout < options.KeepAliveSpan)
-                Log.UserTimeoutCutsKeepAliveShort(logger, Format(userTimeout), Format(options.KeepAliveSpan), options.ProbeCount);
         }
 
         var supported = wanted.OfType<KeepAliveSocketOption>().Where(o => IsSupported(o, logger)).ToArray();
-        Log.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount, Format(userTimeout),
-            string.Join(", ", supported.Select(o => o.KernelName)));
-        return new KeepAlivePolicy(name, options, supported, metrics, logger, registry);
+        Log.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount,
+            options.UserTimeout is null && options.Enabled ? $"{Format(userTimeout)} (derived)" : Format(userTimeout),
+            bounds.Describe(), string.Join(", ", supported.Select(o => o.KernelName)));
+        WarnOfUserTimeout(logger, name, options, section, bounds);
+        return new KeepAlivePolicy(name, options, bounds, supported, metrics, logger, registry);
+    }
+
+    // On Linux a user timeout replaces ProbeCount as the rule for idle peers (tcp_keepalive_timer): one set apart from
+    // Idle + Interval x ProbeCount makes the policy hold a dead idle peer for another time than its keys say.
+    private static void WarnOfUserTimeout(ILogger logger, string name, KeepAliveOptions options, string section, KeepAliveBounds bounds)
+    {
+        if (!options.Enabled || options.UserTimeout is not { } userTimeout || userTimeout == TimeSpan.Zero || userTimeout == options.KeepAliveSpan ||
+            bounds.SilentIdlePeer is not { } idle)
+        {
+            return;
+        }
+        var key = $"{section}:{nameof(KeepAliveOptions.UserTimeout)}";
+        var span = KeepAliveBounds.Format(options.KeepAliveSpan);
+        if (userTimeout < options.KeepAliveSpan)
+            Log.UserTimeoutCutsKeepAliveShort(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
+        else
+            Log.UserTimeoutHoldsIdlePeerLonger(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
     }
 
     /// <summary>
@@ -102,7 +128,7 @@ internal sealed partial class KeepAlivePolicy
         if (connection is KeepAliveConnection tracked)
         {
             // An endpoint's own policy over the app-wide one, already set at accept.
-            ApplyTo(tracked, source);
+            tracked.UsePolicyFrom(source ?? (() => this));
             return tracked;
         }
 
@@ -112,21 +138,17 @@ internal sealed partial class KeepAlivePolicy
 
         if (inherited != InheritedOptions.This)
             SetOptions(inherited == InheritedOptions.None ? _socketOptions : _overrideOptions, socket, connection, endpoint);
-        return new KeepAliveConnection(connection, this, endpoint, _registry) { PolicySource = source };
+        return new KeepAliveConnection(connection, this, endpoint, _registry, source);
     }
 
     /// <summary>
-    /// Makes this the policy of a connection another policy was applied to (an endpoint's, a route's, or
-    /// a reloaded one): sets all of its options, including an explicit "off" for a user timeout it lacks.
+    /// Sets this policy on a connection another policy was applied to (an endpoint's, a route's, or a reloaded
+    /// one): all of its options, including an explicit "off" for a user timeout it lacks. Only through
+    /// <see cref="KeepAliveConnection.UsePolicyFrom"/> and <see cref="KeepAliveConnection.Reapply"/>, which hold the connection's lock.
     /// </summary>
-    /// <param name="connection">The connection.</param>
-    /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
-    public void ApplyTo(KeepAliveConnection connection, Func<KeepAlivePolicy?>? source)
+    internal void SetOn(KeepAliveConnection connection)
     {
-        connection.PolicySource = source;
-        if (connection.Policy == this)
-            return; // on its socket already
-        connection.Policy = this;
+        _metrics.Announce(connection.Endpoint, Name);
         SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
     }
 
@@ -227,14 +249,17 @@ internal sealed partial class KeepAlivePolicy
         [LoggerMessage(2, LogLevel.Warning, "{Option} is not supported on {Platform} ({Reason}); it is not set, the other keepalive options still apply.", EventName = "OptionNotSupported")]
         public static partial void OptionNotSupported(ILogger logger, string option, string platform, string reason);
 
-        [LoggerMessage(3, LogLevel.Warning, "KeepAlive:UserTimeout ({UserTimeout}) is shorter than Idle + Interval x ProbeCount ({KeepAliveSpan}): an idle connection is dropped once the user timeout has passed and a probe is unanswered, after fewer than {ProbeCount} probes (Linux ignores TCP_KEEPCNT then).", EventName = "UserTimeoutCutsKeepAliveShort")]
-        public static partial void UserTimeoutCutsKeepAliveShort(ILogger logger, string userTimeout, string keepAliveSpan, int probeCount);
+        [LoggerMessage(3, LogLevel.Warning, "{Key} ({UserTimeout}) is shorter than Idle + Interval x ProbeCount ({KeepAliveSpan}) of policy {Policy}. Linux then ignores ProbeCount: a dead idle peer is let go after {IdleBound}, after {Probes} of the {ProbeCount} probes. To keep ProbeCount, remove {Key} (it is then derived from the policy's own keys) or set it to {KeepAliveSpan} or more.", EventName = "UserTimeoutCutsKeepAliveShort")]
+        public static partial void UserTimeoutCutsKeepAliveShort(ILogger logger, string key, string userTimeout, string keepAliveSpan, string policy, string idleBound, int probes, int probeCount);
 
-        [LoggerMessage(4, LogLevel.Information, "KeepAlive policy {Policy}: Enabled {Enabled}, Idle {Idle}, Interval {Interval}, ProbeCount {ProbeCount}, UserTimeout {UserTimeout}; sets {SocketOptions} on each accepted TCP connection.", EventName = "PolicyCreated")]
-        public static partial void PolicyCreated(ILogger logger, string policy, bool enabled, string idle, string interval, int probeCount, string userTimeout, string socketOptions);
+        [LoggerMessage(8, LogLevel.Warning, "{Key} ({UserTimeout}) is longer than Idle + Interval x ProbeCount ({KeepAliveSpan}) of policy {Policy}. Linux then ignores ProbeCount and keeps probing: a dead idle peer is held for {IdleBound} ({Probes} probes), not {KeepAliveSpan} ({ProbeCount} probes). To let it go after {KeepAliveSpan}, remove {Key} (it is then derived from the policy's own keys) or set it to {KeepAliveSpan}; keep it longer only to give busy peers more time, at that cost to idle ones.", EventName = "UserTimeoutHoldsIdlePeerLonger")]
+        public static partial void UserTimeoutHoldsIdlePeerLonger(ILogger logger, string key, string userTimeout, string keepAliveSpan, string policy, string idleBound, int probes, int probeCount);
+
+        [LoggerMessage(4, LogLevel.Information, "KeepAlive policy {Policy}: Enabled {Enabled}, Idle {Idle}, Interval {Interval}, ProbeCount {ProbeCount}, UserTimeout {UserTimeout}: {Bounds}. Sets {SocketOptions} on each accepted TCP connection.", EventName = "PolicyCreated")]
+        public static partial void PolicyCreated(ILogger logger, string policy, bool enabled, string idle, string interval, int probeCount, string userTimeout, string bounds, string socketOptions);
 
         // One line per lost connection, no stack trace: an outage of thousands of clients stays readable.
-        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): the peer was silent for {SilenceSeconds} s before the server closed it. Policy {Policy}.", EventName = "ConnectionLost")]
+        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): the kernel gave up on the peer {SilenceSeconds} s after its last sign of life. Policy {Policy}.", EventName = "ConnectionLost")]
         public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, double? silenceSeconds, string policy);
     }
 }

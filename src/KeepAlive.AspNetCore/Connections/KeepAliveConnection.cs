@@ -30,15 +30,24 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private readonly KeepAlivePolicies? _registry;
     // Null until Kestrel first reads it; then the input decorator over the transport, or what TLS put over it.
     private IDuplexPipe? _transport;
-    // What the kernel said when the connection ended; State 0 (no TCP state) until then.
-    private TcpConnectionInfo _closedInfo;
+    // What the kernel said when the connection ended, in the few fields the report needs (TCP_INFO is 232 bytes, and
+    // every connection carries these); _endedState 0 (no TCP state) until then.
+    private uint _endedLastAckMilliseconds;
+    private byte _endedState, _endedRetransmits, _endedProbes;
+    private bool _endedWindowClosed;
     private short _receiveError;
     private byte _state;
 
-    public KeepAliveConnection(ConnectionContext inner, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry)
+    /// <param name="inner">The transport's connection.</param>
+    /// <param name="policy">The policy its socket has now.</param>
+    /// <param name="endpoint">Where it was accepted.</param>
+    /// <param name="registry">Tracks it for reloads (and gives it the policy in force once it is tracked); none for a policy set in code.</param>
+    /// <param name="source">Where its policy comes from (see <see cref="PolicySource"/>).</param>
+    public KeepAliveConnection(ConnectionContext inner, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry, Func<KeepAlivePolicy?>? source)
     {
         _inner = inner;
         Policy = policy;
+        PolicySource = source;
         _endpoint = endpoint;
         // The transport as the layers above see it (decorated, or TLS over it), also for apps that take it from
         // HttpContext.Features (which falls back to the connection's). A route's policy finds the connection
@@ -60,14 +69,45 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     public Socket Socket => Features.Get<IConnectionSocketFeature>()!.Socket;
 
     /// <summary>The policy in force: an endpoint's own policy replaces the app-wide one.</summary>
-    public KeepAlivePolicy Policy { get; set; }
+    public KeepAlivePolicy Policy { get; private set; }
 
     /// <summary>
     /// Where <see cref="Policy"/> came from: the default policy, the policy an endpoint or route names, or one
     /// fixed in code. A reload asks it again, so an open connection follows what a new one would get there.
     /// <see langword="null"/>: left as it is.
     /// </summary>
-    public Func<KeepAlivePolicy?>? PolicySource { get; set; }
+    public Func<KeepAlivePolicy?>? PolicySource { get; private set; }
+
+    /// <summary>
+    /// From now on the connection's policy comes from <paramref name="source"/> (an endpoint's mapping, a route's
+    /// policy): sets the policy it gives now on the socket, all of its options, unless the socket has it already.
+    /// </summary>
+    public void UsePolicyFrom(Func<KeepAlivePolicy?>? source)
+    {
+        // The connection is the lock (no field, no allocation): a reload, a route and the endpoint's middleware may
+        // change one connection's policy at once, and each must set one policy's options whole, and the last one.
+        lock (this)
+        {
+            PolicySource = source;
+            ApplyPolicyFromSource();
+        }
+    }
+
+    /// <summary>Sets the policy its source gives now (after a reload), unless the socket has it already.</summary>
+    public void Reapply()
+    {
+        lock (this)
+            ApplyPolicyFromSource();
+    }
+
+    private void ApplyPolicyFromSource()
+    {
+        if (PolicySource?.Invoke() is { } policy && policy != Policy)
+        {
+            Policy = policy;
+            policy.SetOn(this);
+        }
+    }
 
     public override IDuplexPipe Transport
     {
@@ -147,12 +187,19 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         if (Interlocked.CompareExchange(ref _state, Ending, Open) != Open)
             return;
 
+        // The kernel wakes the receive with its verdict just before it marks the socket closed (tcp_write_err, then
+        // tcp_done): with the verdict in hand, TCP_INFO is the verdict's even if the state has not caught up yet.
         if (TcpConnectionInfo.TryRead(Socket, out var info) &&
-            info.State == TcpConnectionInfo.Closed && (info.Probes > 0 || info.Retransmits > 0))
+            (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
+            (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
         {
-            _closedInfo = info;
+            _endedLastAckMilliseconds = info.LastAckReceivedMilliseconds;
+            _endedRetransmits = info.Retransmits;
+            _endedProbes = info.Probes;
+            _endedWindowClosed = info.WindowClosedWithDataWaiting;
+            _endedState = info.State;
         }
-        if (ClosedInfo is null && !IsKernelVerdict(ReceiveError))
+        if (EndedInfo is null && !LostConnectionClassifier.IsKernelVerdict(ReceiveError))
         {
             _state = Reported;
             return;
@@ -174,13 +221,13 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         Report();
     }
 
-    private TcpConnectionInfo? ClosedInfo => _closedInfo.State == TcpConnectionInfo.Closed ? _closedInfo : null;
+    // TCP_INFO as read when the connection ended (the fields kept), or null.
+    private TcpConnectionInfo? EndedInfo => _endedState == 0 ? null : new TcpConnectionInfo(
+        _endedState, _endedRetransmits, _endedProbes, Unacked: 0, LastDataReceivedMilliseconds: 0, _endedLastAckMilliseconds, RttMicroseconds: 0,
+        NotSentBytes: _endedWindowClosed ? 1u : 0u, SendWindow: _endedWindowClosed ? 0u : null);
 
     // SocketError values fit a short (the largest is 11004); Success (0) stands for none seen.
     private SocketError? ReceiveError => _receiveError == 0 ? null : (SocketError)_receiveError;
-
-    private static bool IsKernelVerdict(SocketError? error) =>
-        error is SocketError.TimedOut or SocketError.NetworkReset or SocketError.HostUnreachable or SocketError.NetworkUnreachable;
 
     private void OnReceiveFailed(Exception exception)
     {
@@ -194,12 +241,13 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         if (Interlocked.Exchange(ref _state, Reported) == Reported)
             return;
 
-        var closedInfo = ClosedInfo;
-        var cause = LostConnectionClassifier.Classify(closedInfo, ReceiveError, Policy.Options);
+        var endedInfo = EndedInfo;
+        var cause = LostConnectionClassifier.Classify(endedInfo, ReceiveError, Policy.Options);
         if (cause == LostConnectionCause.None)
             return;
 
-        TimeSpan? silence = closedInfo is { } info ? TimeSpan.FromMilliseconds(info.LastDataReceivedMilliseconds) : null;
+        // From the peer's last sign of life (acknowledgements of probes included) to the verdict: what it cost.
+        TimeSpan? silence = endedInfo is { } info ? TimeSpan.FromMilliseconds(info.LastAckReceivedMilliseconds) : null;
         Policy.ReportLost(this, _endpoint, cause, silence);
 
         if (Features.Get<IConnectionMetricsTagsFeature>()?.Tags is { } tags && !tags.Any(t => t.Key == "error.type"))
@@ -332,7 +380,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
             if (exception is OperationCanceledException and not ConnectionAbortedException)
                 return false;
             connection.OnReceiveFailed(exception);
-            return exception is SocketException socketException && IsKernelVerdict(socketException.SocketErrorCode);
+            return exception is SocketException socketException && LostConnectionClassifier.IsKernelVerdict(socketException.SocketErrorCode);
         }
 
         private static IOException Translate(Exception exception) =>

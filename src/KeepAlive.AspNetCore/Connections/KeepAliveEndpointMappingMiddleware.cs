@@ -33,8 +33,8 @@ internal sealed class KeepAliveEndpointMappingMiddleware
         {
             _unmapped ??= tracked.PolicySource;
             // Unmapped, this only makes the connection remember where its policy comes from now.
-            if (_source() is { } policy)
-                policy.ApplyTo(tracked, _source);
+            if (_source() is not null)
+                tracked.UsePolicyFrom(_source);
         }
         return _next(connection);
     }

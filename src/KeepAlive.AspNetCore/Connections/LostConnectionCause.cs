@@ -9,10 +9,15 @@ internal enum LostConnectionCause
     KeepAliveTimeout,
     /// <summary>Data stayed unacknowledged past the user timeout or the retransmission limit (ETIMEDOUT, retransmissions).</summary>
     UserTimeout,
+    /// <summary>
+    /// The peer answered, but its receive window stayed closed, with data waiting, past the user timeout: it stopped
+    /// reading (ETIMEDOUT, window 0, unsent bytes, probes answered).
+    /// </summary>
+    ZeroWindow,
     /// <summary>The peer answered a keepalive probe with a reset: it rebooted and forgot the connection (ECONNRESET).</summary>
     ProbeReset,
     /// <summary>The network reported the peer unreachable (EHOSTUNREACH, ENETUNREACH).</summary>
     Unreachable,
-    /// <summary>A timeout where the socket was gone before it could tell probes from retransmissions.</summary>
+    /// <summary>A kernel timeout whose kind could not be read: TCP_INFO was not there (the socket was gone, or not Linux).</summary>
     Timeout,
 }

@@ -1,42 +1,70 @@
-using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 
 namespace KeepAlive.AspNetCore;
 
 /// <summary>
-/// The few fields of Linux's <c>struct tcp_info</c> (getsockopt IPPROTO_TCP, TCP_INFO = 11) that tell
-/// how the kernel ended a connection. Offsets from include/uapi/linux/tcp.h.
+/// The fields of Linux's <c>struct tcp_info</c> (getsockopt IPPROTO_TCP, TCP_INFO = 11) that tell how the peer
+/// is answering and, at the end, how the kernel ended the connection. Offsets from include/uapi/linux/tcp.h, in the
+/// machine's byte order.
 /// </summary>
-internal readonly record struct TcpConnectionInfo(byte State, byte Retransmits, byte Probes, uint LastDataReceivedMilliseconds, uint LastAckReceivedMilliseconds)
+/// <param name="State">The TCP state (<see cref="Established"/>, <see cref="Closed"/>, ...).</param>
+/// <param name="Retransmits">Consecutive retransmission timeouts without an acknowledgement (<c>tcpi_retransmits</c>).</param>
+/// <param name="Probes">Unanswered keepalive or zero-window probes (<c>tcpi_probes</c>); an answer resets it.</param>
+/// <param name="Unacked">Segments sent and not yet acknowledged.</param>
+/// <param name="LastDataReceivedMilliseconds">Since the peer last sent data (answers to probes carry none).</param>
+/// <param name="LastAckReceivedMilliseconds">Since the peer last acknowledged anything, probes included: its last sign of life.</param>
+/// <param name="RttMicroseconds">The smoothed round-trip time.</param>
+/// <param name="NotSentBytes">Bytes written by the server that the kernel has not sent yet (<c>tcpi_notsent_bytes</c>; 0 where the kernel does not report it).</param>
+/// <param name="SendWindow">The peer's receive window as last advertised (<c>tcpi_snd_wnd</c>, Linux 5.4+; <see langword="null"/> before).</param>
+internal readonly record struct TcpConnectionInfo(
+    byte State, byte Retransmits, byte Probes, uint Unacked, uint LastDataReceivedMilliseconds, uint LastAckReceivedMilliseconds,
+    uint RttMicroseconds, uint NotSentBytes, uint? SendWindow)
 {
+    /// <summary>TCP_ESTABLISHED.</summary>
+    public const byte Established = 1;
+
     /// <summary>TCP_CLOSE: the kernel has ended the connection (a timeout or a reset).</summary>
     public const byte Closed = 7;
 
     private const int TcpInfo = 11;
-    private const int Length = 60; // through tcpi_last_ack_recv (offset 56, 4 bytes)
+    private const int MinimumLength = 104; // through tcpi_total_retrans: every kernel of the last decade
+    private const int Length = 232; // through tcpi_snd_wnd (offset 228, 4 bytes)
 
-    /// <summary>Reads the socket's TCP_INFO; <see langword="false"/> off Linux or once the socket is gone.</summary>
+    /// <summary>
+    /// Whether the peer's receive window is closed while the server has data waiting to be sent: a peer that
+    /// answers but has stopped reading.
+    /// </summary>
+    public bool WindowClosedWithDataWaiting => SendWindow == 0 && NotSentBytes > 0;
+
+    /// <summary>Reads the socket's TCP_INFO (as much of it as the running kernel has); <see langword="false"/> off Linux or once the socket is gone.</summary>
     public static bool TryRead(Socket socket, out TcpConnectionInfo info)
     {
         info = default;
         if (!OperatingSystem.IsLinux())
             return false;
         Span<byte> buffer = stackalloc byte[Length];
+        int length;
         try
         {
-            if (socket.GetRawSocketOption((int)SocketOptionLevel.Tcp, TcpInfo, buffer) < Length)
-                return false;
+            length = socket.GetRawSocketOption((int)SocketOptionLevel.Tcp, TcpInfo, buffer);
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             return false;
         }
+        if (length < MinimumLength)
+            return false;
         info = new TcpConnectionInfo(
             State: buffer[0],
             Retransmits: buffer[2],
             Probes: buffer[3],
-            LastDataReceivedMilliseconds: BinaryPrimitives.ReadUInt32LittleEndian(buffer[52..]),
-            LastAckReceivedMilliseconds: BinaryPrimitives.ReadUInt32LittleEndian(buffer[56..]));
+            Unacked: MemoryMarshal.Read<uint>(buffer[24..]),
+            LastDataReceivedMilliseconds: MemoryMarshal.Read<uint>(buffer[52..]),
+            LastAckReceivedMilliseconds: MemoryMarshal.Read<uint>(buffer[56..]),
+            RttMicroseconds: MemoryMarshal.Read<uint>(buffer[68..]),
+            NotSentBytes: length >= 148 ? MemoryMarshal.Read<uint>(buffer[144..]) : 0,
+            SendWindow: length >= Length ? MemoryMarshal.Read<uint>(buffer[228..]) : null);
         return true;
     }
 }

@@ -32,7 +32,7 @@ internal sealed class KeepAliveMetrics
         _lostConnectionSilence = meter.CreateHistogram<double>(
             "keepalive.lost_connection.silence",
             unit: "s",
-            description: "For each lost connection, the time from the last data received from the peer until the server closed it.",
+            description: "For each lost connection, the time from the peer's last sign of life (anything it sent, acknowledgements of keepalive probes included) until the kernel gave up on it: how long a dead or stalled peer held the connection.",
             advice: new InstrumentAdvice<double>
             {
                 // From seconds (an aggressive policy) to the kernel's default 2 h 11 min.
@@ -45,8 +45,28 @@ internal sealed class KeepAliveMetrics
             description: "Socket options of the keepalive policy that could not be applied to a connection.");
     }
 
+    /// <summary>
+    /// Makes the counters of a policy on an endpoint exist at zero, once, before anything happens to them: a backend
+    /// that first sees a series at 1 has no increase to show (Prometheus' <c>increase()</c> and <c>rate()</c> would miss
+    /// the first loss of every cause). Nothing is marked while no one listens, so a listener that comes later gets them.
+    /// </summary>
+    public void Announce(KeepAliveEndpoint endpoint, string policyName)
+    {
+        if (!_lostConnections.Enabled || !endpoint.TryAnnounce(policyName))
+            return;
+        var tags = endpoint.Tags(policyName);
+        _appliedConnections.Add(0, tags);
+        foreach (var cause in LostConnectionClassifier.Causes)
+        {
+            var causeTags = tags;
+            causeTags.Add("error.type", cause.ToErrorType());
+            _lostConnections.Add(0, causeTags);
+        }
+    }
+
     public void ConnectionApplied(KeepAliveEndpoint endpoint, string policyName)
     {
+        Announce(endpoint, policyName);
         if (_appliedConnections.Enabled)
         {
             var tags = endpoint.Tags(policyName);

@@ -41,7 +41,7 @@ public static class KeepAliveListenOptionsExtensions
             // Without changes it is the app's default policy, and follows reloads like it.
             var policy = configure is null && services.GetService<KeepAlivePolicies>() is { } policies
                 ? () => policies.Default
-                : Constant(CreatePolicy(services, configure));
+                : Constant(CreatePolicy(listenOptions, services, configure));
             return new KeepAliveConnectionMiddleware(next, policy, () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;
@@ -93,7 +93,7 @@ public static class KeepAliveListenOptionsExtensions
 
     private static Func<KeepAlivePolicy?> Constant(KeepAlivePolicy policy) => () => policy;
 
-    private static KeepAlivePolicy CreatePolicy(IServiceProvider services, Action<KeepAliveOptions>? configure)
+    private static KeepAlivePolicy CreatePolicy(ListenOptions listenOptions, IServiceProvider services, Action<KeepAliveOptions>? configure)
     {
         var failures = new List<string>();
         KeepAliveOptions options;
@@ -116,6 +116,8 @@ public static class KeepAliveListenOptionsExtensions
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory) ?? NullLogger.Instance;
         var metrics = services.GetService<KeepAliveMetrics>() ?? new KeepAliveMetrics(services.GetRequiredService<IMeterFactory>());
         // Named after the app-wide policy unless this endpoint changed it.
-        return KeepAlivePolicy.Create(configure is null ? KeepAlivePolicy.DefaultName : "endpoint", options, metrics, logger);
+        return configure is null
+            ? KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options, metrics, logger)
+            : KeepAlivePolicy.Create("endpoint", options, metrics, logger, section: $"listenOptions.UseKeepAlivePolicy(options => ...) on {listenOptions.EndPoint}");
     }
 }

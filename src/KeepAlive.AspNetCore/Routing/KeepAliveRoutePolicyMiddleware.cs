@@ -49,8 +49,8 @@ internal sealed class KeepAliveRoutePolicyMiddleware
             context.Features.Get<IConnectionTransportFeature>() is KeepAliveConnection connection)
         {
             var source = _sources.GetOrAdd(metadata.PolicyName, static (name, policies) => () => policies.Find(name), _policies);
-            if (connection.PolicySource != source && source() is { } policy)
-                policy.ApplyTo(connection, source);
+            if (connection.PolicySource != source)
+                connection.UsePolicyFrom(source);
         }
         return _next(context);
     }
