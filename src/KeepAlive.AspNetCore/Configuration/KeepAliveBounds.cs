@@ -14,14 +14,16 @@ namespace KeepAlive.AspNetCore;
 /// <param name="IdleProbes">The keepalive probes sent to such a peer before the kernel gives up (0 when keepalive is off).</param>
 /// <param name="UnacknowledgedData">
 /// A peer that stops acknowledging data the server sent: from the first unacknowledged send. The user timeout, or
-/// without one the kernel's retransmission limit (tcp_retries2, about 15 min).
+/// without one the kernel's retransmission limit (tcp_retries2, about 15 min) as the kernel models it, which the
+/// connection outlives by a little or, where the round trip is long, by more (<see cref="TcpKernelSettings.RetransmissionGiveUpAt"/>).
 /// </param>
 /// <param name="StalledReader">
 /// A live peer that stops reading (its receive window stays closed while the server has data to send): from the
 /// window closing. <see langword="null"/> without a user timeout: TCP keeps such a connection as long as the
 /// peer answers its window probes.
 /// </param>
-internal readonly record struct KeepAliveBounds(TimeSpan? SilentIdlePeer, int IdleProbes, TimeSpan UnacknowledgedData, TimeSpan? StalledReader)
+/// <param name="Retries2">tcp_retries2 when it bounds <paramref name="UnacknowledgedData"/> (no user timeout); otherwise <see langword="null"/>.</param>
+internal readonly record struct KeepAliveBounds(TimeSpan? SilentIdlePeer, int IdleProbes, TimeSpan UnacknowledgedData, TimeSpan? StalledReader, int? Retries2)
 {
     /// <summary>The bounds of <paramref name="options"/> under the kernel settings <paramref name="kernel"/>.</summary>
     public static KeepAliveBounds For(KeepAliveOptions options, TcpKernelSettings kernel)
@@ -50,13 +52,14 @@ internal readonly record struct KeepAliveBounds(TimeSpan? SilentIdlePeer, int Id
             idle,
             probes,
             hasUserTimeout ? userTimeout : kernel.RetransmissionGiveUp,
-            hasUserTimeout ? userTimeout : null);
+            hasUserTimeout ? userTimeout : null,
+            hasUserTimeout ? null : kernel.Retries2);
     }
 
     /// <summary>What the policy does to a peer that is gone or stalled, in the words of the startup line.</summary>
     public string Describe() =>
         $"a dead idle peer is let go {(SilentIdlePeer is { } idle ? $"{Format(idle)} after its last sign of life ({IdleProbes} unanswered probes)" : "never (keepalive is off)")}; " +
-        $"a peer that stops acknowledging data {Format(UnacknowledgedData)} after the first unacknowledged send; " +
+        $"a peer that stops acknowledging data {(Retries2 is { } retries ? $"{Format(UnacknowledgedData)} or more after the first unacknowledged send (when tcp_retries2 {retries} retransmissions give up, later where the round trip is long; a UserTimeout makes it firm)" : $"{Format(UnacknowledgedData)} after the first unacknowledged send")}; " +
         $"a live peer that stops reading {(StalledReader is { } stalled ? $"{Format(stalled)} after its window closed" : "never (TCP gives no bound without a UserTimeout)")}";
 
     /// <summary>A duration as an operator reads it: <c>11 s</c>, <c>2 min</c>, <c>15 min 24.6 s</c>, <c>2 h 11 min 15 s</c>.</summary>

@@ -223,7 +223,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
 
     // TCP_INFO as read when the connection ended (the fields kept), or null.
     private TcpConnectionInfo? EndedInfo => _endedState == 0 ? null : new TcpConnectionInfo(
-        _endedState, _endedRetransmits, _endedProbes, Unacked: 0, LastDataReceivedMilliseconds: 0, _endedLastAckMilliseconds, RttMicroseconds: 0,
+        _endedState, _endedRetransmits, RtoMicroseconds: 0, _endedProbes, Unacked: 0, LastDataReceivedMilliseconds: 0, _endedLastAckMilliseconds, RttMicroseconds: 0,
         NotSentBytes: _endedWindowClosed ? 1u : 0u, SendWindow: _endedWindowClosed ? 0u : null);
 
     // SocketError values fit a short (the largest is 11004); Success (0) stands for none seen.

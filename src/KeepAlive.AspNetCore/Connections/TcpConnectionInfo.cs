@@ -10,6 +10,7 @@ namespace KeepAlive.AspNetCore;
 /// </summary>
 /// <param name="State">The TCP state (<see cref="Established"/>, <see cref="Closed"/>, ...).</param>
 /// <param name="Retransmits">Consecutive retransmission timeouts without an acknowledgement (<c>tcpi_retransmits</c>).</param>
+/// <param name="RtoMicroseconds">The retransmission timeout (<c>tcpi_rto</c>): 200 ms plus about the round trip, at least.</param>
 /// <param name="Probes">Unanswered keepalive or zero-window probes (<c>tcpi_probes</c>); an answer resets it.</param>
 /// <param name="Unacked">Segments sent and not yet acknowledged.</param>
 /// <param name="LastDataReceivedMilliseconds">Since the peer last sent data (answers to probes carry none).</param>
@@ -18,7 +19,7 @@ namespace KeepAlive.AspNetCore;
 /// <param name="NotSentBytes">Bytes written by the server that the kernel has not sent yet (<c>tcpi_notsent_bytes</c>; 0 where the kernel does not report it).</param>
 /// <param name="SendWindow">The peer's receive window as last advertised (<c>tcpi_snd_wnd</c>, Linux 5.4+; <see langword="null"/> before).</param>
 internal readonly record struct TcpConnectionInfo(
-    byte State, byte Retransmits, byte Probes, uint Unacked, uint LastDataReceivedMilliseconds, uint LastAckReceivedMilliseconds,
+    byte State, byte Retransmits, uint RtoMicroseconds, byte Probes, uint Unacked, uint LastDataReceivedMilliseconds, uint LastAckReceivedMilliseconds,
     uint RttMicroseconds, uint NotSentBytes, uint? SendWindow)
 {
     /// <summary>TCP_ESTABLISHED.</summary>
@@ -58,6 +59,7 @@ internal readonly record struct TcpConnectionInfo(
         info = new TcpConnectionInfo(
             State: buffer[0],
             Retransmits: buffer[2],
+            RtoMicroseconds: MemoryMarshal.Read<uint>(buffer[8..]),
             Probes: buffer[3],
             Unacked: MemoryMarshal.Read<uint>(buffer[24..]),
             LastDataReceivedMilliseconds: MemoryMarshal.Read<uint>(buffer[52..]),

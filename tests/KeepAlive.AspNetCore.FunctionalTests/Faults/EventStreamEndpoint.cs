@@ -10,7 +10,7 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// either stays silent (an idle stream; <see cref="SendEvent"/> writes one more on demand) or writes an
 /// event every <c>every</c>. It runs until the connection ends, so <c>RequestAborted</c> reports the end.
 /// </summary>
-internal sealed class EventStreamEndpoint(TimeSpan? every = null)
+internal sealed class EventStreamEndpoint(TimeSpan? every = null, string path = EventStreamEndpoint.Path)
 {
     public const string Path = "/events";
     public const string FirstEvent = "data: open\n\n";
@@ -21,7 +21,10 @@ internal sealed class EventStreamEndpoint(TimeSpan? every = null)
     /// <summary>Completes when the stream's request reached the app.</summary>
     public Task<ServerConnection> Opened => _opened.Task;
 
-    public void MapTo(WebApplication app) => app.MapGet(Path, StreamAsync);
+    public void MapTo(WebApplication app) => Map(app);
+
+    /// <summary>Maps the stream and returns its endpoint, for conventions (a route policy).</summary>
+    public IEndpointConventionBuilder Map(WebApplication app) => app.MapGet(path, StreamAsync);
 
     /// <summary>
     /// Opens the stream from <paramref name="client"/> and waits for the first event, so the server has
@@ -29,7 +32,7 @@ internal sealed class EventStreamEndpoint(TimeSpan? every = null)
     /// </summary>
     public async Task<ServerConnection> OpenAsync(VanishingClient client)
     {
-        var response = await client.SendAndReadUntilAsync($"GET {Path} HTTP/1.1\r\nHost: x\r\n\r\n", FirstEvent);
+        var response = await client.SendAndReadUntilAsync($"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n", FirstEvent);
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
         return await FaultTestHost.WithinAsync(Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
     }

@@ -22,7 +22,12 @@ internal sealed class MetricRecorder : IDisposable
             if (instrument.Meter.Name is KeepAliveInstrumentation.MeterName or "Microsoft.AspNetCore.Server.Kestrel")
                 listener.EnableMeasurementEvents(instrument);
         };
-        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Record(instrument, value, tags));
+        // A counter's 0 is the library making its series exist before the first event (KeepAliveMetrics.Announce), not an event.
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            if (value != 0 || instrument is not Counter<long>)
+                Record(instrument, value, tags);
+        });
         _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Record(instrument, value, tags));
         _listener.Start();
     }

@@ -95,8 +95,11 @@ public class PresetTests
     }
 
     [Fact]
-    public async Task Explicit_default_user_timeout_is_inherited_by_named_policies_and_presets()
+    public async Task The_top_levels_user_timeout_is_not_inherited_a_named_policy_derives_its_own()
     {
+        // A user timeout is set for a keepalive span (Linux ignores ProbeCount once one is set): the top level's 45 s
+        // would hold a dead idle peer of "azure" 45 s instead of 4 min, and the issue's sample pinned 2 min over an
+        // Aggressive policy's 11 s.
         var endpoints = await StartAsync(
             """
             {
@@ -113,8 +116,8 @@ public class PresetTests
             "two-probes", "azure", "own");
         await using var app = endpoints.App;
 
-        Assert.Equal(new KernelSocketOptions(true, 60, 10, 2, 45_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints["two-probes"]));
-        Assert.Equal(new KernelSocketOptions(true, 180, 10, 6, 45_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints["azure"]));
+        Assert.Equal(new KernelSocketOptions(true, 60, 10, 2, 80_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints["two-probes"]));
+        Assert.Equal(new KernelSocketOptions(true, 180, 10, 6, 240_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints["azure"]));
         Assert.Equal(new KernelSocketOptions(true, 180, 10, 6, 300_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints["own"]));
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 45_000), await LoopbackClient.ReadOnNewConnectionAsync(endpoints.Unnamed));
     }

@@ -4,8 +4,8 @@ using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
 /// <summary>
-/// What the library tells the operator: the policy once at startup, and a warning, once, when the user
-/// timeout would end idle connections before the keepalive probes are used up.
+/// What the library tells the operator: the policy and its bounds once at startup, and a warning, once, when the
+/// user timeout would end idle connections before the keepalive probes are used up.
 /// </summary>
 public class LoggingTests
 {
@@ -41,7 +41,12 @@ public class LoggingTests
         Assert.Equal("00:00:20", entry.Fields["Idle"]);
         Assert.Equal("00:00:05", entry.Fields["Interval"]);
         Assert.Equal(4, entry.Fields["ProbeCount"]);
-        Assert.Equal("00:00:40", entry.Fields["UserTimeout"]); // the computed one, as the kernel gets it
+        Assert.Equal("00:00:40 (derived)", entry.Fields["UserTimeout"]); // the computed one, as the kernel gets it
+        Assert.Equal(
+            "a dead idle peer is let go 40 s after its last sign of life (4 unanswered probes); " +
+            "a peer that stops acknowledging data 40 s after the first unacknowledged send; " +
+            "a live peer that stops reading 40 s after its window closed",
+            entry.Fields["Bounds"]);
         Assert.Equal("SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT", entry.Fields["SocketOptions"]);
 
         foreach (var address in app.Addresses)
@@ -68,8 +73,12 @@ public class LoggingTests
 
         var warning = Assert.Single(logs.KeepAliveEvents(UserTimeoutCutsKeepAliveShort));
         Assert.Equal(LogLevel.Warning, warning.Level);
-        Assert.Equal("00:00:10", warning.Fields["UserTimeout"]);
-        Assert.Equal("00:00:40", warning.Fields["KeepAliveSpan"]);
+        Assert.Equal("KeepAlive:UserTimeout", warning.Fields["Key"]);
+        Assert.Equal("10 s", warning.Fields["UserTimeout"]);
+        Assert.Equal("40 s", warning.Fields["KeepAliveSpan"]);
+        // Linux gives up at the first keepalive firing past the user timeout, but never before the second: 20 s + 5 s.
+        Assert.Equal("25 s", warning.Fields["IdleBound"]);
+        Assert.Equal(1, warning.Fields["Probes"]);
 
         // The warning does not stop the policy: every connection still gets it as configured.
         for (var i = 0; i < 5; i++)

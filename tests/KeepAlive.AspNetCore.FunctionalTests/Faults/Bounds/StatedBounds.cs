@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.Faults.Bounds;
+
+/// <summary>
+/// One row of the bounds matrix: a real Kestrel under a policy, an idle event stream and a stream that writes every
+/// 200 ms, whose clients vanish at the same moment. Each is measured from the vanishing until Kestrel aborts it and
+/// compared with the bound the library states for that policy (<see cref="KeepAlivePolicy.Bounds"/>, the numbers of
+/// its startup line): no earlier than the bound minus 0.5 s, no later than the bound plus 1 s.
+/// </summary>
+internal static class StatedBounds
+{
+    private static readonly TimeSpan Early = TimeSpan.FromSeconds(0.5), Late = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan WriteInterval = TimeSpan.FromMilliseconds(200);
+    // How long a peer the policy never lets go is watched after the other one was let go.
+    private static readonly TimeSpan Unbounded = TimeSpan.FromSeconds(5);
+
+    /// <param name="configure">Sets the configuration under test (before <c>UseKeepAlivePolicy()</c>).</param>
+    /// <param name="policy">The policy the streams run under: <c>default</c>, or a named one given to them as a route policy.</param>
+    public static async Task MeasureAsync(Action<WebApplicationBuilder> configure, string policy = KeepAlivePolicy.DefaultName)
+    {
+        PrivateNetworkNamespace.Require();
+        var output = TestContext.Current.TestOutputHelper;
+        using var metrics = new MetricRecorder();
+        var logs = new CapturingLoggerProvider();
+        var idle = new EventStreamEndpoint(path: "/idle");
+        var busy = new EventStreamEndpoint(WriteInterval, path: "/busy");
+        await using var app = await KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+            configure(b);
+            b.UseKeepAlivePolicy();
+        }, a =>
+        {
+            a.UseKeepAliveRoutePolicies();
+            foreach (var stream in new[] { idle, busy })
+            {
+                var route = stream.Map(a);
+                if (policy != KeepAlivePolicy.DefaultName)
+                    route.WithKeepAlivePolicy(policy);
+            }
+        });
+        metrics.Port = app.BaseAddress.Port;
+
+        // The bounds as the library states them, and its startup line saying so.
+        var bounds = app.App.Services.GetRequiredService<KeepAlivePolicies>().Find(policy)!.Bounds;
+        var stated = Assert.Single(logs.KeepAliveEvents("PolicyCreated"), e => (string)e.Fields["Policy"]! == policy);
+        Assert.Contains(bounds.Describe(), stated.Message);
+        output?.WriteLine($"stated: {stated.Message}");
+
+        await using var idleClient = await VanishingClient.ConnectAsync(app.BaseAddress);
+        await using var busyClient = await VanishingClient.ConnectAsync(app.BaseAddress);
+        var idleServer = await idle.OpenAsync(idleClient);
+        var busyServer = await busy.OpenAsync(busyClient);
+        // Without a user timeout the kernel gives up on unacknowledged data at the first retransmission past its model of
+        // tcp_retries2's time, on the connection's own backoffs: the library states the model ("or more"); this is the rest.
+        var latest = bounds.UnacknowledgedData;
+        if (bounds.Retries2 is not null && TcpConnectionInfo.TryRead(busyServer.Socket, out var info))
+            latest = TcpKernelSettings.Read().RetransmissionGiveUpAt(TimeSpan.FromMicroseconds(info.RtoMicroseconds)) + WriteInterval;
+        var idleGone = await idleClient.VanishAsync();
+        var busyGone = await busyClient.VanishAsync();
+
+        await ExpectAbortAsync("a dead idle peer", idleServer, idleGone, bounds.SilentIdlePeer, bounds.SilentIdlePeer, "keepalive_timeout", metrics);
+        await ExpectAbortAsync("a peer that stops acknowledging data", busyServer, busyGone, bounds.UnacknowledgedData, latest, "user_timeout", metrics);
+        if (bounds.SilentIdlePeer is null)
+        {
+            await FaultTestHost.WatchAsync(idleServer.Aborted, Stopwatch.GetTimestamp(), Unbounded);
+            Assert.False(idleServer.Aborted.IsCompleted, "The idle stream to a vanished peer was closed, though the policy states it never is.");
+            Assert.Equal(TcpState.Established, idleServer.ReadTcpInfo()?.State);
+        }
+    }
+
+    private static async Task ExpectAbortAsync(string what, ServerConnection server, long vanished, TimeSpan? bound, TimeSpan? latest, string cause, MetricRecorder metrics)
+    {
+        if (bound is not { } expected || latest is not { } last)
+            return;
+        var aborted = await FaultTestHost.WithinAsync(server.Aborted, last + Late + TimeSpan.FromSeconds(10), $"RequestAborted for {what}");
+        var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
+        MeasuredTime.Report($"{what}, stated {KeepAliveBounds.Format(expected)} -> RequestAborted", elapsed, last + Late);
+        Assert.InRange(elapsed, expected - Early, last + Late);
+        await Policies.Eventually.HoldsAsync(() => metrics.Of("keepalive.lost_connections").Any(m => m.ErrorType == cause),
+            $"{what} counted as {cause}; counted: {string.Join(", ", metrics.Of("keepalive.lost_connections").Select(m => m.ErrorType))}", TimeSpan.FromSeconds(5));
+    }
+}
