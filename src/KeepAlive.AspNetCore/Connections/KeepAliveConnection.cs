@@ -229,6 +229,21 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     // SocketError values fit a short (the largest is 11004); Success (0) stands for none seen.
     private SocketError? ReceiveError => _receiveError == 0 ? null : (SocketError)_receiveError;
 
+    /// <summary>
+    /// The transport's send failed with <paramref name="exception"/>: tells whether it is the kernel giving up on the
+    /// peer (which the output hides from Kestrel, see <see cref="KeepAliveConnectionOutput"/>), and keeps it as the
+    /// verdict unless the receive said one. TCP_INFO is not read here: the transport closes the socket before it fails
+    /// the output, so the input (or Kestrel's abort) reads it, as for any other ending.
+    /// </summary>
+    public bool OnKernelVerdict(SocketException exception)
+    {
+        if (!LostConnectionClassifier.IsKernelVerdict(exception.SocketErrorCode))
+            return false;
+        if (_receiveError == 0)
+            _receiveError = (short)exception.SocketErrorCode;
+        return true;
+    }
+
     private void OnReceiveFailed(Exception exception)
     {
         if (FindSocketError(exception) is { } error)
@@ -280,13 +295,14 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private sealed class Input(KeepAliveConnection connection) : PipeReader, IDuplexPipe, IValueTaskSource<ReadResult>
     {
         private ValueTask<ReadResult> _read;
+        private PipeWriter? _output;
         private Action? _onReadCompleted;
         private Action<object?>? _continuation;
         private object? _continuationState;
 
         PipeReader IDuplexPipe.Input => this;
 
-        PipeWriter IDuplexPipe.Output => connection._inner.Transport.Output;
+        PipeWriter IDuplexPipe.Output => _output ??= new KeepAliveConnectionOutput(connection, connection._inner.Transport.Output);
 
         private PipeReader Inner => connection._inner.Transport.Input;
 

@@ -1,0 +1,78 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+
+namespace KeepAlive.AspNetCore;
+
+/// <summary>
+/// The transport's output as the layers above see it: forwarded untouched, except a flush that fails because the
+/// kernel gave up on the peer. Kestrel's socket transport completes its output with that error (ETIMEDOUT is neither
+/// a reset nor an abort to it), and Kestrel logs a flush that throws as an Error with a stack trace, for every
+/// connection: a stream to a dead peer (user timeout) or to a client that stopped reading (zero window) would each
+/// leave one. Here such a flush reports the output completed, as if the peer had closed it; Kestrel's HTTP layer
+/// then stops writing, and ends the connection through its input, where the library reports it once.
+/// </summary>
+/// <param name="connection">The connection, told of the verdict.</param>
+/// <param name="inner">The transport's own output.</param>
+internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection, PipeWriter inner) : PipeWriter
+{
+    private static readonly FlushResult Completed = new(isCanceled: false, isCompleted: true);
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        ValueTask<FlushResult> flush;
+        try
+        {
+            flush = inner.FlushAsync(cancellationToken);
+        }
+        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        {
+            return new(Completed);
+        }
+        return flush.IsCompletedSuccessfully ? flush : AwaitAsync(flush);
+    }
+
+    public override ValueTask<FlushResult> WriteAsync(ReadOnlyMemory<byte> source, CancellationToken cancellationToken = default)
+    {
+        ValueTask<FlushResult> write;
+        try
+        {
+            write = inner.WriteAsync(source, cancellationToken);
+        }
+        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        {
+            return new(Completed);
+        }
+        return write.IsCompletedSuccessfully ? write : AwaitAsync(write);
+    }
+
+    // Only a flush that waits (the peer is slow to read) comes here; pooled, so waiting allocates nothing.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<FlushResult> AwaitAsync(ValueTask<FlushResult> flush)
+    {
+        try
+        {
+            return await flush.ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        {
+            return Completed;
+        }
+    }
+
+    public override void Advance(int bytes) => inner.Advance(bytes);
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+    public override long UnflushedBytes => inner.UnflushedBytes;
+
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+}

@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
+
+/// <summary>
+/// The third kind of death: a client that is alive (its kernel answers) but has stopped reading a response the
+/// server writes as fast as it can (a frozen tab, a stuck consumer). Its receive window closes, the server's writes
+/// wait, keepalive never fires (data is waiting), and since Linux 5.11 the user timeout ends it: counted once as
+/// <c>zero_window</c>, one log line, no stack trace. Without a user timeout TCP keeps it for ever.
+/// </summary>
+public class StalledReaderTests
+{
+    private const string Path = "/stream";
+    private static readonly TimeSpan Early = TimeSpan.FromSeconds(0.5), Late = TimeSpan.FromSeconds(1);
+
+    [Fact]
+    public async Task A_client_that_stops_reading_is_let_go_the_user_timeout_after_its_window_closed()
+    {
+        PrivateNetworkNamespace.Require();
+        using var metrics = new MetricRecorder();
+        var logs = new LogTally();
+        var stream = new StreamEndpoint();
+        await using var app = await StartAsync(logs, stream, userTimeout: "00:00:03");
+        metrics.Port = app.BaseAddress.Port;
+        var bound = app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader!.Value;
+
+        using var client = await StallingClient.ConnectAsync(app.BaseAddress);
+        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var windowClosed = await WhenWindowClosedAsync(server);
+
+        var aborted = await FaultTestHost.WithinAsync(server.Aborted, bound + Late + TimeSpan.FromSeconds(10), "RequestAborted after the client stopped reading");
+        var elapsed = Stopwatch.GetElapsedTime(windowClosed, aborted);
+        MeasuredTime.Report("client stopped reading: window closed -> RequestAborted", elapsed, bound + Late);
+        Assert.InRange(elapsed, bound - Early, bound + Late);
+
+        var lost = await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(5));
+        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken); // nothing more comes
+        Assert.Equal("zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
+        var silence = Assert.Single(metrics.Of("keepalive.lost_connection.silence"));
+        Assert.True(silence.Value < bound.TotalSeconds, $"The client kept answering window probes; its last sign of life was {silence.Value} s before.");
+        Assert.Equal(1, logs.ConnectionLost);
+        Assert.True(logs.KestrelExceptions == 0, $"Logged with a stack trace: {logs.FirstKestrelException}");
+    }
+
+    [Fact]
+    public async Task Without_a_user_timeout_a_client_that_stops_reading_is_held()
+    {
+        PrivateNetworkNamespace.Require();
+        var logs = new LogTally();
+        var stream = new StreamEndpoint();
+        await using var app = await StartAsync(logs, stream, userTimeout: "00:00:00");
+        Assert.Null(app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader);
+
+        using var client = await StallingClient.ConnectAsync(app.BaseAddress);
+        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var windowClosed = await WhenWindowClosedAsync(server);
+
+        await FaultTestHost.WatchAsync(server.Aborted, windowClosed, TimeSpan.FromSeconds(3 + 10));
+        Assert.False(server.Aborted.IsCompleted, "A stalled reader was let go without a user timeout.");
+        Assert.True(TcpConnectionInfo.TryRead(server.Socket, out var info) && info.State == TcpConnectionInfo.Established && info.WindowClosedWithDataWaiting,
+            $"Expected the connection established with its window closed: {info}");
+        Assert.Equal(0, logs.ConnectionLost);
+    }
+
+    private static Task<KestrelApp> StartAsync(LogTally logs, StreamEndpoint stream, string userTimeout) =>
+        KestrelApp.StartAsync(b =>
+        {
+            b.Logging.AddProvider(logs);
+            b.Logging.SetMinimumLevel(LogLevel.Debug);
+            b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["KeepAlive:Idle"] = "00:00:01",
+                ["KeepAlive:Interval"] = "00:00:01",
+                ["KeepAlive:ProbeCount"] = "2",
+                ["KeepAlive:UserTimeout"] = userTimeout,
+            });
+            b.UseKeepAlivePolicy();
+        }, a => a.MapGet(Path, stream.WriteAsync));
+
+    // The kernel counts, it does not notify: bounded polling of the server's TCP_INFO until the client's window is closed
+    // with data waiting.
+    private static async Task<long> WhenWindowClosedAsync(ServerConnection server)
+    {
+        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
+        while (true)
+        {
+            if (TcpConnectionInfo.TryRead(server.Socket, out var info) && info.WindowClosedWithDataWaiting)
+                return Stopwatch.GetTimestamp();
+            if (Stopwatch.GetTimestamp() > deadline)
+                throw new TimeoutException($"The client's window did not close within 10 s: {info}.");
+            await Task.Delay(10, TestContext.Current.CancellationToken);
+        }
+    }
+
+    /// <summary><c>GET /stream</c>: writes 64 KiB at a time as fast as the client reads, until the connection ends.</summary>
+    private sealed class StreamEndpoint
+    {
+        private readonly TaskCompletionSource<ServerConnection> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task<ServerConnection> Opened => _opened.Task;
+
+        public async Task WriteAsync(HttpContext context)
+        {
+            _opened.TrySetResult(new ServerConnection(context));
+            var chunk = new byte[64 * 1024];
+            var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+            using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
+            try
+            {
+                while (true)
+                    await context.Response.Body.WriteAsync(chunk, ended.Token);
+            }
+            catch (Exception) when (ended.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
+            {
+                // The connection ended: what the test measures.
+            }
+            catch (IOException)
+            {
+                // The write failed as the kernel gave up; Kestrel aborts the request.
+            }
+        }
+    }
+
+    /// <summary>A client with a small receive buffer that asks for the stream, reads its headers, and reads no more.</summary>
+    private sealed class StallingClient : IDisposable
+    {
+        private readonly Socket _socket;
+
+        private StallingClient(Socket socket) => _socket = socket;
+
+        public static async Task<StallingClient> ConnectAsync(Uri server)
+        {
+            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+            socket.Bind(new IPEndPoint(LoopbackAddresses.Next(), 0));
+            await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(server.Host), server.Port), TestContext.Current.CancellationToken);
+            await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {Path} HTTP/1.1\r\nHost: x\r\n\r\n"), TestContext.Current.CancellationToken);
+            var buffer = new byte[256];
+            await socket.ReceiveAsync(buffer, TestContext.Current.CancellationToken);
+            return new StallingClient(socket);
+        }
+
+        public void Dispose() => _socket.Dispose();
+    }
+}
