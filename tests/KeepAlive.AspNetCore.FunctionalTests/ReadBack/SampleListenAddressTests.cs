@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Faults;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
@@ -15,7 +14,7 @@ public class SampleListenAddressTests
     [Fact]
     public async Task ASPNETCORE_URLS_is_where_the_sample_listens()
     {
-        var port = FreePort();
+        var port = FreeTcpPort.Next();
         await using var sample = await SampleProcess.StartAsync(new Dictionary<string, string> { ["ASPNETCORE_URLS"] = $"http://127.0.0.1:{port}" });
         await AssertServesAsync(sample, new Uri($"http://127.0.0.1:{port}"));
     }
@@ -23,7 +22,7 @@ public class SampleListenAddressTests
     [Fact]
     public async Task ASPNETCORE_HTTP_PORTS_is_where_the_sample_listens()
     {
-        var port = FreePort();
+        var port = FreeTcpPort.Next();
         await using var sample = await SampleProcess.StartAsync(new Dictionary<string, string> { ["ASPNETCORE_HTTP_PORTS"] = $"{port}" });
         // HTTP_PORTS binds every address, as a container needs (asked here on 127.0.0.1).
         await AssertServesAsync(sample, new Uri($"http://[::]:{port}"));
@@ -32,7 +31,7 @@ public class SampleListenAddressTests
     [Fact]
     public async Task The_urls_argument_is_where_the_sample_listens()
     {
-        var port = FreePort();
+        var port = FreeTcpPort.Next();
         await using var sample = await SampleProcess.StartAsync(new Dictionary<string, string>(), "--urls", $"http://127.0.0.1:{port}");
         await AssertServesAsync(sample, new Uri($"http://127.0.0.1:{port}"));
     }
@@ -54,13 +53,5 @@ public class SampleListenAddressTests
         using var response = await client.GetAsync(new Uri(sample.BaseAddress, "/connection"), TestContext.Current.CancellationToken);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Contains("\"keepAlive\":true", await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
-    }
-
-    // A port nothing listens on now; the sample binds it a moment later.
-    private static int FreePort()
-    {
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)socket.LocalEndPoint!).Port;
     }
 }
