@@ -11,13 +11,18 @@ cd "$(dirname "$0")/.."
 configuration=${CONFIGURATION:-Release}
 results=artifacts/test-results
 
-if ! command -v nft >/dev/null 2>&1; then
+# What the fault tests run besides the tests themselves: nftables drops packets, and the dashboard test
+# scrapes the sample with a real Prometheus. Both from the distribution, installed when missing.
+missing=()
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
-    echo "Installing nftables (the fault tests drop packets with it)..."
+    echo "Installing ${missing[*]} (the fault tests need them)..."
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   else
-    echo "The fault tests need nftables: sudo apt-get install nftables" >&2
+    echo "The fault tests need: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi
 fi

@@ -4,7 +4,7 @@ using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
 /// <summary>
-/// The whole pipeline an operator runs: the sample app exports through the OpenTelemetry SDK and its
+/// The whole pipeline an operator runs: the sample app exports through OpenTelemetry (hosting) and its
 /// OTLP exporter, configured only by the standard OTEL_* variables, to a receiver over HTTP; a client
 /// vanishes; the receiver gets <c>keepalive.lost_connections</c>.
 /// </summary>
@@ -20,15 +20,15 @@ public class OtlpExportTests
             ["OTEL_EXPORTER_OTLP_ENDPOINT"] = receiver.Endpoint,
             ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "500",
-            // The sample's event stream has the "streaming" policy of its appsettings.json; made fast here.
+            // The sample's event stream has the "streaming" policy of its appsettings.json; made fast here
+            // (its UserTimeout is derived: 1 s + 1 s x 2 = 3 s).
             ["KeepAlive__Policies__streaming__Idle"] = "00:00:01",
             ["KeepAlive__Policies__streaming__Interval"] = "00:00:01",
             ["KeepAlive__Policies__streaming__ProbeCount"] = "2",
-            ["KeepAlive__Policies__streaming__UserTimeout"] = "00:00:03",
         });
         await using var client = await VanishingClient.ConnectAsync(sample.BaseAddress);
-        // The sample's stream with nothing after its first event.
-        await client.SendAndReadUntilAsync("GET /events?every=0 HTTP/1.1\r\nHost: x\r\n\r\n", "data: connected");
+        // The sample's idle stream: nothing after its first event.
+        await client.SendAndReadUntilAsync("GET /events HTTP/1.1\r\nHost: x\r\n\r\n", "data: connected");
 
         await client.VanishAsync();
 

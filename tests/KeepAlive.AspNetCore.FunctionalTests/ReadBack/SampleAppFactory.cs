@@ -14,8 +14,8 @@ namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 /// <remarks>
 /// Not <c>UseKestrel(0)</c>: for a minimal-hosting app it rewrites the server addresses after
 /// <c>Build()</c> while the app's own thread is already starting Kestrel, so now and then the sample
-/// binds its appsettings endpoint (localhost:5080) instead (seen here; dotnet/aspnetcore PR 67714).
-/// Overriding that endpoint's URL in configuration is read before Kestrel starts, every time.
+/// binds its default (localhost:5080) instead (seen here; dotnet/aspnetcore PR 67714).
+/// A configuration endpoint (<c>Kestrel:Endpoints:Http</c>) is read when Kestrel starts, every time, and wins over the sample's default.
 /// </remarks>
 public sealed class SampleAppFactory : WebApplicationFactory<Program>
 {
@@ -56,7 +56,7 @@ public sealed class SampleAppFactory : WebApplicationFactory<Program>
         builder.ConfigureServices(services => services.AddTransient<IStartupFilter, SocketReadBackStartupFilter>());
         builder.ConfigureAppConfiguration(configuration =>
         {
-            // After the sample's sources, so it wins: its one endpoint ("Http"), on loopback, any free port.
+            // After the sample's sources: one endpoint, on loopback, any free port.
             configuration.AddInMemoryCollection([KeyValuePair.Create("Kestrel:Endpoints:Http:Url", (string?)"http://127.0.0.1:0")]);
             if (_environmentPrefix is not null)
                 configuration.AddEnvironmentVariables(_environmentPrefix);

@@ -15,7 +15,8 @@ public class SampleAppTests
         using var client = factory.CreateLoopbackClient();
         Assert.Equal("127.0.0.1", client.BaseAddress!.Host);
 
-        // samples/WebApi/appsettings.json: Idle 00:01:00, Interval 00:00:10, ProbeCount 6, UserTimeout 00:02:00.
+        // samples/WebApi/appsettings.json: Idle 00:01:00, Interval 00:00:10, ProbeCount 6, and no UserTimeout:
+        // the derived one, 60 s + 10 s x 6 = 2 min.
         var expected = new KernelSocketOptions(true, 60, 10, 6, 120_000);
         Assert.Equal(expected, await LoopbackClient.ReadServerSocketAsync(client, client.BaseAddress));
 
@@ -24,8 +25,10 @@ public class SampleAppTests
         Assert.Equal(new SampleConnection(true, 60, 10, 6, 120_000), connection);
 
         // Those values equal the library's defaults, so the kernel alone cannot tell the file was read;
-        // an explicit UserTimeout can (the default leaves it null and computes it).
-        Assert.Equal(TimeSpan.FromMinutes(2), factory.Services.GetRequiredService<IOptions<KeepAliveOptions>>().Value.UserTimeout);
+        // its section can: no UserTimeout pinned (left null, derived), and the "streaming" policy.
+        var options = factory.Services.GetRequiredService<IOptions<KeepAliveOptions>>().Value;
+        Assert.Null(options.UserTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(15), options.Policies["streaming"].Idle);
     }
 
     [Fact]
@@ -50,9 +53,9 @@ public class SampleAppTests
             await factory.StartAsync();
             using var client = factory.CreateLoopbackClient();
 
-            // Idle, Interval, ProbeCount from the environment; UserTimeout stays appsettings' explicit 00:02:00
-            // (not recomputed as 5 + 2 x 3 = 11 s): sources merge key by key.
-            Assert.Equal(new KernelSocketOptions(true, 5, 2, 3, 120_000), await LoopbackClient.ReadServerSocketAsync(client, client.BaseAddress!));
+            // Idle, Interval, ProbeCount from the environment, and the UserTimeout derived from them
+            // (5 s + 2 s x 3 = 11 s): appsettings.json pins none, so nothing holds a dead idle client longer.
+            Assert.Equal(new KernelSocketOptions(true, 5, 2, 3, 11_000), await LoopbackClient.ReadServerSocketAsync(client, client.BaseAddress!));
         }
         finally
         {

@@ -1,36 +1,52 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 
-namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
+namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 /// <summary>
 /// The sample app (samples/WebApi, built next to the tests) run as its own process, as a user runs it,
-/// with the environment the test gives, listening on 127.0.0.1 with a port the OS picks.
+/// with the environment and arguments the test gives. Unless they say where to listen
+/// (<c>ASPNETCORE_URLS</c>, <c>ASPNETCORE_HTTP_PORTS</c>, <c>--urls</c>), it listens on 127.0.0.1 with a
+/// port the OS picks.
 /// </summary>
 internal sealed partial class SampleProcess : IAsyncDisposable
 {
+    private static readonly string[] ListenVariables = ["ASPNETCORE_URLS", "ASPNETCORE_HTTP_PORTS", "ASPNETCORE_HTTPS_PORTS", "DOTNET_URLS"];
     private readonly Process _process;
     private readonly List<string> _output = [];
 
     private SampleProcess(Process process) => _process = process;
 
-    public Uri BaseAddress { get; private set; } = null!;
+    /// <summary>The address of the sample's log line "Now listening on: ...".</summary>
+    public Uri ListeningOn { get; private set; } = null!;
+
+    /// <summary><see cref="ListeningOn"/>, with a wildcard host (<c>[::]</c>, <c>0.0.0.0</c>) replaced by 127.0.0.1.</summary>
+    public Uri BaseAddress => ListeningOn.Host is "[::]" or "0.0.0.0" or "+" or "*"
+        ? new UriBuilder(ListeningOn) { Host = "127.0.0.1" }.Uri
+        : ListeningOn;
+
+    /// <summary>The process id, for tools that attach to it.</summary>
+    public int Id => _process.Id;
 
     public string Output
     {
         get { lock (_output) return string.Join(Environment.NewLine, _output); }
     }
 
-    public static async Task<SampleProcess> StartAsync(IReadOnlyDictionary<string, string> environment)
+    public static async Task<SampleProcess> StartAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var dotnet = Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet" ? Environment.ProcessPath! : "dotnet";
-        var start = new ProcessStartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "WebApi.dll")])
+        var start = new ProcessStartInfo(dotnet, [Path.Combine(AppContext.BaseDirectory, "WebApi.dll"), .. arguments])
         {
             WorkingDirectory = AppContext.BaseDirectory, // the content root: the sample's appsettings.json is copied here
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.Environment["Kestrel__Endpoints__Http__Url"] = "http://127.0.0.1:0";
+        // Where to listen comes from the test alone, not from the environment the tests run in.
+        foreach (var variable in ListenVariables)
+            start.Environment.Remove(variable);
+        if (!environment.Keys.Intersect(ListenVariables).Any() && !arguments.Contains("--urls"))
+            start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
         start.Environment["Logging__Console__FormatterName"] = "simple";
         foreach (var (key, value) in environment)
             start.Environment[key] = value;
@@ -43,7 +59,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
                 return;
             lock (sample._output)
                 sample._output.Add(line);
-            if (ListeningOn().Match(line) is { Success: true } match)
+            if (ListeningLine().Match(line) is { Success: true } match)
                 listening.TrySetResult(new Uri(match.Groups[1].Value));
         }
         sample._process.OutputDataReceived += (_, e) => OnLine(e.Data);
@@ -52,7 +68,7 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         sample._process.BeginErrorReadLine();
         try
         {
-            sample.BaseAddress = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
+            sample.ListeningOn = await listening.Task.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken);
         }
         catch (TimeoutException)
         {
@@ -70,6 +86,6 @@ internal sealed partial class SampleProcess : IAsyncDisposable
         _process.Dispose();
     }
 
-    [GeneratedRegex(@"Now listening on: (http://\S+)")]
-    private static partial Regex ListeningOn();
+    [GeneratedRegex(@"Now listening on: (https?://\S+)")]
+    private static partial Regex ListeningLine();
 }
