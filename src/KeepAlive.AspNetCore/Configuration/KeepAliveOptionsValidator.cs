@@ -51,11 +51,15 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         }
         foreach (var (endpoint, policy) in options.Endpoints)
         {
-            if (!options.Policies.ContainsKey(policy))
+            if (!IsPolicy(options, policy))
                 failures.Add(UnknownPolicy($"{section}:{nameof(options.Endpoints)}:{endpoint}", policy, options, section));
         }
         return failures;
     }
+
+    /// <summary>Whether <paramref name="name"/> names a policy: one of <c>KeepAlive:Policies</c>, or <c>default</c>, the top level.</summary>
+    internal static bool IsPolicy(KeepAliveOptions options, string name) =>
+        options.Policies.ContainsKey(name) || name.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The messages for names in <c>KeepAlive:Endpoints</c> that are not Kestrel configuration endpoints
@@ -101,13 +105,9 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         "IDLE" or "INTERVAL" => SecondsRange,
         "PROBECOUNT" => ProbeCountRange,
         "USERTIMEOUT" => UserTimeoutRange,
+        "PRESET" => $"one of {string.Join(", ", KeepAlivePresets.Names)}",
         _ => "true or false",
     };
-
-    internal static string NotADuration(string key, string? value, string range) =>
-        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
-            ? $"{key}: '{value}' is a bare number, which .NET reads as days; write a TimeSpan such as 00:01:00 for one minute, allowed: {range}"
-            : $"{key}: '{value}' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), allowed: {range}";
 
     private static string OutOfRange(string key, TimeSpan value, string range)
     {
