@@ -34,6 +34,8 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         _metrics = metrics;
         _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
         _current = Build(options.Value);
+        if (kestrelEndpoints.AppCallbacksHidden)
+            kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
     }
 
