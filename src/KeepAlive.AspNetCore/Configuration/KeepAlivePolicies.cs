@@ -133,6 +133,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
             return; // another part of the configuration changed
 
         _current = Build(options);
+        _kestrelEndpoints.WarnOfEndpointsAddedAtRunTime(options.Endpoints.Keys);
         var open = OpenConnections();
         foreach (var connection in open)
         {

@@ -19,6 +19,7 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
         typeof(KestrelConfigurationLoader).GetProperty("EndpointConfigurations", BindingFlags.Instance | BindingFlags.NonPublic);
 
     private readonly ILogger _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
+    private readonly HashSet<string> _warnedAddedAtRunTime = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The endpoint names Kestrel read at startup; <see langword="null"/> until Kestrel's options are built.</summary>
     public IReadOnlyCollection<string>? Names { get; set; }
@@ -44,7 +45,9 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
 
     /// <summary>
     /// The messages for the names in <paramref name="mapped"/> that cannot be applied: any name, when the app's
-    /// callbacks are hidden; else a name that is not among the endpoints Kestrel read at startup.
+    /// callbacks are hidden; else a name neither among the endpoints Kestrel read at startup nor in <c>Kestrel:Endpoints</c>
+    /// now (a typo). A name only in <c>Kestrel:Endpoints</c> now, added by a reload, is not refused: see
+    /// <see cref="WarnOfEndpointsAddedAtRunTime"/>.
     /// </summary>
     public List<string> Unknown(IEnumerable<string> mapped)
     {
@@ -59,14 +62,41 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
                 $"kestrel.Configure().Endpoint(\"{name}\", e => e.ListenOptions.UseKeepAlivePolicy(\"<policy>\")), and remove {KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}")
                 .ToList();
         }
-        return KeepAliveOptionsValidator.UnknownEndpoints(mapped, names, Section);
+        return KeepAliveOptionsValidator.UnknownEndpoints(mapped.Where(name => !Current().Contains(name, StringComparer.OrdinalIgnoreCase)), names, Section);
+    }
+
+    /// <summary>
+    /// Logs, once per name, that a mapped endpoint was added to <c>Kestrel:Endpoints</c> after startup: Kestrel reads
+    /// its endpoints' callbacks at startup only, so the mapping takes effect after a restart.
+    /// </summary>
+    public void WarnOfEndpointsAddedAtRunTime(IEnumerable<string> mapped)
+    {
+        if (Names is not { } names)
+            return;
+        foreach (var name in mapped.Where(name => !names.Contains(name, StringComparer.OrdinalIgnoreCase)))
+        {
+            lock (_warnedAddedAtRunTime)
+            {
+                if (!_warnedAddedAtRunTime.Add(name))
+                    continue;
+            }
+            Log.EndpointAddedAtRunTime(_logger, $"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}", name, Section);
+        }
     }
 
     /// <summary>Logs that <c>KeepAlive:Endpoints</c> cannot apply to the configuration endpoints (the app's callbacks are hidden).</summary>
     public void WarnOfHiddenAppCallbacks() => Log.AppCallbacksHidden(_logger, Section);
 
+    private IEnumerable<string> Current() => Configuration?.GetChildren().Select(e => e.Key) ?? [];
+
     private static partial class Log
     {
+        [LoggerMessage(9, LogLevel.Warning,
+            "{Key} maps the Kestrel endpoint '{Endpoint}', which was added to {Section} after startup; Kestrel reads its endpoints at startup only, " +
+            "so the endpoint has the default policy and the mapping takes effect after a restart. The rest of the change is applied.",
+            EventName = "EndpointAddedAtRunTime")]
+        public static partial void EndpointAddedAtRunTime(ILogger logger, string key, string endpoint, string section);
+
         [LoggerMessage(8, LogLevel.Warning,
             "KeepAlive:Endpoints cannot be applied to the endpoints of {Section}, at startup or on reload: this Kestrel version does not let the library " +
             "see the app's own callbacks for them (kestrel.Configure().Endpoint(name, ...)), and replacing one could drop the app's settings. " +
