@@ -283,6 +283,24 @@ public sealed class ReloadTests : IDisposable
     }
 
     [Fact]
+    public async Task Endpoint_mapped_to_default_by_a_reload_gives_its_open_and_new_connections_the_top_level_policy()
+    {
+        // "default" is the reserved name of the top-level policy, wherever a policy is named: KeepAlive:Endpoints too.
+        await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
+            defaultEndpoint: false);
+        using var open = new OneConnectionClient();
+        Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
+
+        await ReloadAsync(Settings(idle: "00:00:40", streamsEndpoint: "default"));
+
+        Assert.Equal(ChangedDefault, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
     public async Task Reload_that_maps_an_endpoint_it_adds_to_Kestrel_Endpoints_applies_the_rest_and_warns_that_the_mapping_needs_a_restart()
     {
         // One write adds the Kestrel endpoint Extra, maps it, and changes the default. Kestrel binds Extra, but reads its
