@@ -21,7 +21,7 @@ public class NamedPolicyValidationTests
     [Fact]
     public async Task Endpoint_naming_a_policy_that_does_not_exist_fails_naming_the_key_and_the_policies_there_are()
     {
-        var failure = await StartupFailureAsync(Configuration([.. Streaming, ("Endpoints:Streams", "streamng")]), b => b.UseKeepAlivePolicy());
+        var failure = await StartupFailureAsync(WithStreamsEndpoint([.. Streaming, ("Endpoints:Streams", "streamng")]), b => b.UseKeepAlivePolicy());
 
         Assert.Equal(
             "KeepAlive:Endpoints:Streams names the policy 'streamng', which is not in KeepAlive:Policies; the policies are streaming",
@@ -31,7 +31,7 @@ public class NamedPolicyValidationTests
     [Fact]
     public async Task Endpoint_naming_a_policy_when_there_are_none_says_so()
     {
-        var failure = await StartupFailureAsync(Configuration(("Endpoints:Streams", "streaming")), b => b.UseKeepAlivePolicy());
+        var failure = await StartupFailureAsync(WithStreamsEndpoint(("Endpoints:Streams", "streaming")), b => b.UseKeepAlivePolicy());
 
         Assert.Equal(
             "KeepAlive:Endpoints:Streams names the policy 'streaming', which is not in KeepAlive:Policies; there are none",
@@ -43,7 +43,7 @@ public class NamedPolicyValidationTests
     {
         var failure = await StartupFailureAsync(Configuration([.. Streaming, ("Endpoints:Streams", "")]), b => b.UseKeepAlivePolicy());
 
-        Assert.Equal("KeepAlive:Endpoints:Streams must name a policy of KeepAlive:Policies", Assert.Single(failure.Failures));
+        Assert.Equal("KeepAlive:Endpoints:Streams must name a policy of KeepAlive:Policies, or default", Assert.Single(failure.Failures));
     }
 
     [Fact]
@@ -127,7 +127,7 @@ public class NamedPolicyValidationTests
         // "default" already names the top level (in logs, metrics, and for a route that wants it back): a named
         // policy called so would be ignored wherever it is named, silently.
         var failure = await StartupFailureAsync(
-            Configuration(($"Policies:{name}:Idle", "00:00:05"), ("Endpoints:Streams", name)), b => b.UseKeepAlivePolicy());
+            WithStreamsEndpoint(($"Policies:{name}:Idle", "00:00:05"), ("Endpoints:Streams", name)), b => b.UseKeepAlivePolicy());
 
         Assert.Equal(
             $"KeepAlive:Policies:{name}: 'default' is the name of the top-level policy (the KeepAlive section itself); give this policy another name",
@@ -228,6 +228,10 @@ public class NamedPolicyValidationTests
         Assert.True(outcome.Failure is not null, "The app started; an OptionsValidationException was expected.");
         return Assert.IsType<OptionsValidationException>(outcome.Failure);
     }
+
+    // With Kestrel:Endpoints:Streams, so that a KeepAlive:Endpoints:Streams fails for its policy only (every bad key is reported at once).
+    private static KeyValuePair<string, string?>[] WithStreamsEndpoint(params (string Key, string Value)[] values) =>
+        [.. Configuration(values), KeyValuePair.Create("Kestrel:Endpoints:Streams:Url", (string?)"http://127.0.0.1:0")];
 
     private static KeyValuePair<string, string?>[] Configuration(params (string Key, string Value)[] values) =>
         values.Select(v => KeyValuePair.Create($"KeepAlive:{v.Key}", (string?)v.Value)).ToArray();

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
@@ -8,7 +9,7 @@ namespace KeepAlive.AspNetCore;
 /// Validates a <see cref="KeepAliveOptions"/> against the ranges the kernel accepts. Every message names
 /// the configuration key, the bad value and the allowed range.
 /// </summary>
-internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : IValidateOptions<KeepAliveOptions>
+internal sealed class KeepAliveOptionsValidator(IConfiguration configuration, IServiceProvider services) : IValidateOptions<KeepAliveOptions>
 {
     // tcp(7): TCP_KEEPIDLE and TCP_KEEPINTVL take 1..MAX_TCP_KEEPIDLE/INTVL (32767) seconds,
     // TCP_KEEPCNT 1..MAX_TCP_KEEPCNT (127); anything else is EINVAL.
@@ -26,6 +27,12 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         var failures = new List<string>();
         KeepAliveConfiguration.Bind(configuration.GetSection(KeepAliveOptions.SectionName), new KeepAliveOptions(), failures);
         failures.AddRange(Validate(options, KeepAliveOptions.SectionName));
+        // What the host knows when it starts, beyond the options: the routes, all mapped by then, and Kestrel's configuration
+        // endpoints (on reload, the endpoints in code as well). Checked here so that every startup failure comes one way,
+        // from StartAsync, in one message, and a reload is rejected with the same messages.
+        failures.AddRange(services.GetService<KeepAlivePolicyReferences>()?.Unknown(options) ?? []);
+        if (services.GetService<KestrelConfigurationEndpoints>() is { } kestrelEndpoints)
+            failures.AddRange(kestrelEndpoints.Unknown(options.Endpoints.Keys));
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }
 
@@ -51,11 +58,15 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         }
         foreach (var (endpoint, policy) in options.Endpoints)
         {
-            if (!options.Policies.ContainsKey(policy))
+            if (!IsPolicy(options, policy))
                 failures.Add(UnknownPolicy($"{section}:{nameof(options.Endpoints)}:{endpoint}", policy, options, section));
         }
         return failures;
     }
+
+    /// <summary>Whether <paramref name="name"/> names a policy: one of <c>KeepAlive:Policies</c>, or <c>default</c>, the top level.</summary>
+    internal static bool IsPolicy(KeepAliveOptions options, string name) =>
+        options.Policies.ContainsKey(name) || name.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// The messages for names in <c>KeepAlive:Endpoints</c> that are not Kestrel configuration endpoints
@@ -101,13 +112,9 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration) : 
         "IDLE" or "INTERVAL" => SecondsRange,
         "PROBECOUNT" => ProbeCountRange,
         "USERTIMEOUT" => UserTimeoutRange,
+        "PRESET" => $"one of {string.Join(", ", KeepAlivePresets.Names)}",
         _ => "true or false",
     };
-
-    internal static string NotADuration(string key, string? value, string range) =>
-        long.TryParse(value, NumberStyles.Integer, CultureInfo.InvariantCulture, out _)
-            ? $"{key}: '{value}' is a bare number, which .NET reads as days; write a TimeSpan such as 00:01:00 for one minute, allowed: {range}"
-            : $"{key}: '{value}' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), allowed: {range}";
 
     private static string OutOfRange(string key, TimeSpan value, string range)
     {

@@ -34,6 +34,8 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         _metrics = metrics;
         _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
         _current = Build(options.Value, previous: null);
+        if (kestrelEndpoints.AppCallbacksHidden)
+            kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
     }
 
@@ -144,6 +146,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
 
         // Policies whose values did not change are kept as they are: not stated again, not applied again.
         var next = Build(options, _current);
+        _kestrelEndpoints.WarnOfEndpointsAddedAtRunTime(options.Endpoints.Keys);
         List<KeepAliveConnection> open;
         lock (_lock)
         {

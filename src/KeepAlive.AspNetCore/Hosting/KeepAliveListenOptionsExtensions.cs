@@ -71,6 +71,7 @@ public static class KeepAliveListenOptionsExtensions
                     [KeepAliveOptionsValidator.UnknownPolicy(where, policyName, policies.Options)]);
             }
             policies.Reference(where, policyName);
+            listenOptions.ApplicationServices.GetRequiredService<KeepAlivePolicyReferences>().Add(where, policyName);
             return new KeepAliveConnectionMiddleware(next, () => policies.Find(policyName), () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;
@@ -88,8 +89,10 @@ public static class KeepAliveListenOptionsExtensions
     }
 
     internal static KeepAlivePolicies RequirePolicies(IServiceProvider services, string caller) =>
-        services.GetService<KeepAlivePolicies>() ?? throw new InvalidOperationException(
-            $"{caller} uses the named policies of the KeepAlive section: call builder.UseKeepAlivePolicy() (or webHostBuilder.UseKeepAlivePolicy()) first.");
+        services.GetService<KeepAlivePolicies>() ?? throw new InvalidOperationException(NotRegistered(caller));
+
+    internal static string NotRegistered(string caller) =>
+        $"{caller} uses the named policies of the KeepAlive section: call builder.UseKeepAlivePolicy() (or webHostBuilder.UseKeepAlivePolicy()) first.";
 
     private static Func<KeepAlivePolicy?> Constant(KeepAlivePolicy policy) => () => policy;
 

@@ -26,7 +26,8 @@ internal static class KeepAliveServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<KeepAliveMetrics>();
         services.AddSingleton<KeepAlivePolicies>();
-        services.AddSingleton<KestrelConfigurationEndpoints>();
+        services.TryAddSingleton<KestrelConfigurationEndpoints>();
+        services.AddSingleton<KeepAlivePolicyReferences>();
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
         services.AddSingleton<IPostConfigureOptions<SocketTransportOptions>, KeepAliveListenSocketSetup>();
 

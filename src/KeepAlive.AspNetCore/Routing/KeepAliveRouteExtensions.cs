@@ -1,4 +1,6 @@
 using KeepAlive.AspNetCore;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Microsoft.AspNetCore.Builder;
 
@@ -31,7 +33,13 @@ public static class KeepAliveRouteExtensions
     public static IApplicationBuilder UseKeepAliveRoutePolicies(this IApplicationBuilder app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        Microsoft.AspNetCore.Hosting.KeepAliveListenOptionsExtensions.RequirePolicies(app.ApplicationServices, "app.UseKeepAliveRoutePolicies()");
+        // Not the policies themselves: resolving them here would validate the options here, in Program.cs, as a raw
+        // exception, instead of in StartAsync with every other startup failure.
+        if (app.ApplicationServices.GetService<KeepAlivePolicyReferences>() is not { } references)
+            throw new InvalidOperationException(Microsoft.AspNetCore.Hosting.KeepAliveListenOptionsExtensions.NotRegistered("app.UseKeepAliveRoutePolicies()"));
+        // A WebApplication's routes, for validation when the host starts (see KeepAlivePolicyReferences).
+        if (app is IEndpointRouteBuilder routes)
+            references.AddRoutes(routes.DataSources);
         return app.UseMiddleware<KeepAliveRoutePolicyMiddleware>();
     }
 }

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
@@ -22,23 +22,18 @@ internal sealed class KeepAliveRoutePolicyMiddleware
     {
         _next = next;
         _policies = policies;
-        // The endpoints are all mapped by the time the pipeline is built: a route naming a policy that does
-        // not exist fails at startup, not at its first request; a reload that drops such a policy is rejected.
-        if (services.GetService(typeof(EndpointDataSource)) is EndpointDataSource endpoints)
-        {
-            var references = endpoints.Endpoints
-                .Select(e => (Where: $"The endpoint '{e.DisplayName}'", e.Metadata.GetMetadata<IKeepAlivePolicyMetadata>()?.PolicyName))
-                .Where(e => e.PolicyName is not null)
-                .ToList();
-            var failures = references
-                .Where(e => !policies.Contains(e.PolicyName!))
-                .Select(e => KeepAliveOptionsValidator.UnknownPolicy(e.Where, e.PolicyName!, policies.Options))
-                .ToList();
-            if (failures.Count > 0)
-                throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
-            foreach (var (where, policy) in references)
-                policies.Reference(where, policy!);
-        }
+        // Validation checked the routes of a WebApplication when the host started. Routes mapped in a Startup class's
+        // Configure are mapped only now, as the pipeline is built (still in StartAsync): check those here. A reload
+        // that drops a policy a route names is rejected.
+        var references = services.GetRequiredService<KeepAlivePolicyReferences>().Routes();
+        var failures = references
+            .Where(r => !policies.Contains(r.Policy))
+            .Select(r => KeepAliveOptionsValidator.UnknownPolicy(r.Where, r.Policy, policies.Options))
+            .ToList();
+        if (failures.Count > 0)
+            throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
+        foreach (var (where, policy) in references)
+            policies.Reference(where, policy);
     }
 
     public Task InvokeAsync(HttpContext context)

@@ -282,6 +282,56 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(own, await SocketReadBack.ReadOnNewConnectionAsync(address));
     }
 
+    [Fact]
+    public async Task Endpoint_mapped_to_default_by_a_reload_gives_its_open_and_new_connections_the_top_level_policy()
+    {
+        // "default" is the reserved name of the top-level policy, wherever a policy is named: KeepAlive:Endpoints too.
+        await using var app = await StartAsync(Settings(streamsEndpoint: "streaming"), b =>
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0" }),
+            defaultEndpoint: false);
+        using var open = new OneConnectionClient();
+        Assert.Equal(Streaming, await open.ReadAsync(app.BaseAddress));
+
+        await ReloadAsync(Settings(idle: "00:00:40", streamsEndpoint: "default"));
+
+        Assert.Equal(ChangedDefault, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+    }
+
+    [Fact]
+    public async Task Reload_that_maps_an_endpoint_it_adds_to_Kestrel_Endpoints_applies_the_rest_and_warns_that_the_mapping_needs_a_restart()
+    {
+        // One write adds the Kestrel endpoint Extra, maps it, and changes the default. Kestrel binds Extra, but reads its
+        // endpoints' callbacks at startup only: the mapping cannot reach it before a restart. The rest must not be lost.
+        const string http = "\"Kestrel\": { \"Endpoints\": { \"Http\": { \"Url\": \"http://127.0.0.1:0\" } } }, \"Unrelated\"";
+        const string httpAndExtra = "\"Kestrel\": { \"Endpoints\": { \"Http\": { \"Url\": \"http://127.0.0.1:0\" }, \"Extra\": { \"Url\": \"http://127.0.0.1:0\" } } }, \"Unrelated\"";
+        await using var app = await StartAsync(Settings().Replace("\"Unrelated\"", http, StringComparison.Ordinal), defaultEndpoint: false);
+        var first = Assert.Single(app.Addresses);
+        using var open = new OneConnectionClient();
+        Assert.Equal(Default, await open.ReadAsync(app.BaseAddress));
+
+        await ReloadAsync(Settings(idle: "00:00:40", streamsEndpoint: "streaming")
+            .Replace("\"Streams\":", "\"Extra\":", StringComparison.Ordinal)
+            .Replace("\"Unrelated\"", httpAndExtra, StringComparison.Ordinal));
+
+        // The rest of the change is in force, on the open connection too.
+        Assert.Equal(ChangedDefault, await open.ReadAsync(app.BaseAddress));
+        Assert.Equal(1, open.Connections);
+        Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
+        var warning = Assert.Single(_logs.KeepAliveEvents("EndpointAddedAtRunTime"));
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.StartsWith("KeepAlive:Endpoints:Extra maps the Kestrel endpoint 'Extra', which was added to Kestrel:Endpoints after startup; " +
+            "Kestrel reads its endpoints at startup only", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("takes effect after a restart", warning.Message, StringComparison.Ordinal);
+
+        // Extra itself, bound by Kestrel, has the (changed) default until then, as the warning says.
+        await Eventually.HoldsAsync(() => app.Addresses.Count == 2, "Kestrel binds Extra");
+        var extra = new Uri(app.Addresses.Single(a => a != first));
+        Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(extra));
+    }
+
     public void Dispose() => _directory.Delete(recursive: true);
 
     /// <summary>

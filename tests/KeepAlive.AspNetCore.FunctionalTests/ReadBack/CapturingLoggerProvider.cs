@@ -22,7 +22,7 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
     {
     }
 
-    public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields);
+    public sealed record LogEntry(string Category, LogLevel Level, EventId EventId, string Message, IReadOnlyDictionary<string, object?> Fields, Exception? Exception);
 
     private sealed class Logger(string category, ConcurrentQueue<LogEntry> entries) : ILogger
     {
@@ -36,7 +36,7 @@ internal sealed class CapturingLoggerProvider : ILoggerProvider
             var fields = state is IEnumerable<KeyValuePair<string, object?>> pairs
                 ? pairs.GroupBy(p => p.Key).ToDictionary(g => g.Key, g => g.First().Value)
                 : new Dictionary<string, object?>();
-            entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), fields));
+            entries.Enqueue(new LogEntry(category, logLevel, eventId, formatter(state, exception), fields, exception));
         }
     }
 }
