@@ -5,6 +5,7 @@ using System.Text;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace KeepAlive.AspNetCore.Tests;
 
@@ -94,7 +95,7 @@ public class KeepAliveConnectionInputTests
     {
         var pair = await LoopbackTcpPair.ConnectAsync();
         var received = new Pipe();
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var input = Wrap(pair.Server, received, otherReader: false, logger).Transport.Input;
 
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
@@ -108,7 +109,7 @@ public class KeepAliveConnectionInputTests
         await received.Writer.CompleteAsync(new SocketException((int)SocketError.TimedOut));
         await Assert.ThrowsAsync<IOException>(() => Within10s(reading));
 
-        var lost = Assert.Single(logger.Entries, e => e.EventId.Name == "ConnectionLost");
+        var lost = Assert.Single(logger.Collector.GetSnapshot(), e => e.Id.Name == "ConnectionLost");
         Assert.Contains("(timeout)", lost.Message, StringComparison.Ordinal);
     }
 
@@ -130,7 +131,7 @@ public class KeepAliveConnectionInputTests
         // Any reader but the pipe itself: its reads are not the pipe's own ValueTask source.
         var reader = otherReader ? PipeReader.Create(received.Reader.AsStream()) : received.Reader;
         var connection = SocketConnection.Create(socket, transport: new DuplexPipe(reader, new Pipe().Writer), application: new DuplexPipe(received.Reader, received.Writer));
-        var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(new TestMeterFactory()), logger ?? new TestLogger());
+        var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(new TestMeterFactory()), logger ?? new FakeLogger());
         return Assert.IsType<KeepAliveConnection>(policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080))));
     }
 

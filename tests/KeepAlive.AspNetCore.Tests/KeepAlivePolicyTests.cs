@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace KeepAlive.AspNetCore.Tests;
 
@@ -17,7 +18,7 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var policy = Policy(
             new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, logger);
 
@@ -26,7 +27,7 @@ public class KeepAlivePolicyTests
         Assert.True(applied);
         // Seconds for the keepalive options, milliseconds for the user timeout: 7 + 3 x 4 = 19 s.
         Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
-        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), e => e.Level >= LogLevel.Warning);
     }
 
     [Fact]
@@ -34,7 +35,7 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new FakeLogger());
 
         Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
@@ -47,7 +48,7 @@ public class KeepAlivePolicyTests
         SkipUnlessLinux();
         Assert.SkipUnless(Socket.OSSupportsIPv6, "IPv6 is not available on this machine.");
         using var pair = await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback);
-        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new FakeLogger());
 
         Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
@@ -61,7 +62,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         // Start from keepalive on (an accepted socket inherits it from a listener that had it) to see it switched off.
         KernelSocketOptions.SetKeepAlive(pair.Server, true);
-        var policy = Policy(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new FakeLogger());
 
         Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
@@ -73,7 +74,7 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = Policy(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new FakeLogger());
 
         Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
@@ -85,7 +86,7 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new FakeLogger());
 
         Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
@@ -98,8 +99,8 @@ public class KeepAlivePolicyTests
         // A connection accepted from a listening socket that carried an earlier default (before a reload).
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        Policy(new KeepAliveOptions(), new TestLogger()).Apply(SocketConnection.Create(pair.Server), Endpoint);
-        var withoutUserTimeout = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(40), UserTimeout = TimeSpan.Zero }, new TestLogger());
+        Policy(new KeepAliveOptions(), new FakeLogger()).Apply(SocketConnection.Create(pair.Server), Endpoint);
+        var withoutUserTimeout = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(40), UserTimeout = TimeSpan.Zero }, new FakeLogger());
 
         withoutUserTimeout.Apply(SocketConnection.Create(pair.Server), Endpoint, inherited: InheritedOptions.Other);
 
@@ -111,8 +112,8 @@ public class KeepAlivePolicyTests
     {
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger());
-        var other = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(8) }, new TestLogger());
+        var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new FakeLogger());
+        var other = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(8) }, new FakeLogger());
 
         Assert.False(policy.IsSetOn(pair.Server)); // a fresh socket: the kernel's defaults
         policy.Apply(SocketConnection.Create(pair.Server), Endpoint);
@@ -126,23 +127,23 @@ public class KeepAlivePolicyTests
     public void SetsSameOptionsAs_compares_the_values_set_not_the_instances()
     {
         var options = new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30) };
-        var policy = Policy(options, new TestLogger());
+        var policy = Policy(options, new FakeLogger());
 
         // A reload builds new instances; one that changed nothing else in the default sets the same options.
-        Assert.True(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30) }, new TestLogger())));
-        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(31) }, new TestLogger())));
-        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30), UserTimeout = TimeSpan.Zero }, new TestLogger())));
+        Assert.True(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30) }, new FakeLogger())));
+        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(31) }, new FakeLogger())));
+        Assert.False(policy.SetsSameOptionsAs(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(30), UserTimeout = TimeSpan.Zero }, new FakeLogger())));
     }
 
     [Fact]
     public void Connection_without_a_socket_is_left_alone()
     {
         // In-memory transports (TestServer, named pipes, QUIC) expose no IConnectionSocketFeature.
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
         Assert.False(policy.Apply(new DefaultConnectionContext("in-memory"), Endpoint) is KeepAliveConnection);
-        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), e => e.Level >= LogLevel.Warning);
     }
 
     [Fact]
@@ -151,13 +152,13 @@ public class KeepAlivePolicyTests
         SkipUnlessLinux();
         // TCP options on it would fail (EOPNOTSUPP) and log a warning per connection; SO_KEEPALIVE would be set uselessly.
         using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
         Assert.False(policy.Apply(SocketConnection.Create(socket), Endpoint) is KeepAliveConnection);
 
         Assert.False(KernelSocketOptions.ReadKeepAlive(socket));
-        Assert.DoesNotContain(logger.Entries, e => e.Level >= LogLevel.Warning);
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), e => e.Level >= LogLevel.Warning);
     }
 
     [Fact]
@@ -166,17 +167,17 @@ public class KeepAlivePolicyTests
         // A connection can be torn down between accept and Apply; that must cost one log line, not the server.
         var pair = await LoopbackTcpPair.ConnectAsync();
         pair.Dispose();
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
         var handedOn = policy.Apply(SocketConnection.Create(pair.Server, "conn-disposed"), Endpoint);
 
         Assert.Equal("conn-disposed", handedOn.ConnectionId); // still served
-        var warnings = logger.Entries.Where(e => e.Level == LogLevel.Warning).ToList();
+        var warnings = logger.Collector.GetSnapshot().Where(e => e.Level == LogLevel.Warning).ToList();
         Assert.NotEmpty(warnings);
         Assert.All(warnings, w =>
         {
-            Assert.Equal("SocketOptionFailed", w.EventId.Name);
+            Assert.Equal("SocketOptionFailed", w.Id.Name);
             Assert.Contains("conn-disposed", w.Message, StringComparison.Ordinal);
             Assert.Null(w.Exception); // expected network event: no stack trace in the log
         });
@@ -187,7 +188,7 @@ public class KeepAlivePolicyTests
     {
         var pair = await LoopbackTcpPair.ConnectAsync();
         pair.Dispose();
-        var logger = new TestLogger();
+        var logger = new FakeLogger();
         var connection = SocketConnection.Create(pair.Server, "conn-disposed");
         var reached = new List<ConnectionContext>();
         var middleware = new KeepAliveConnectionMiddleware(
@@ -197,7 +198,7 @@ public class KeepAlivePolicyTests
         await middleware.OnConnectionAsync(connection).WaitAsync(TimeSpan.FromSeconds(10), TestContext.Current.CancellationToken);
 
         Assert.Equal(connection.ConnectionId, Assert.Single(reached).ConnectionId);
-        Assert.Contains(logger.Entries, e => e.EventId.Name == "SocketOptionFailed"); // the options really failed
+        Assert.Contains(logger.Collector.GetSnapshot(), e => e.Id.Name == "SocketOptionFailed"); // the options really failed
     }
 
     [Fact]
@@ -210,7 +211,7 @@ public class KeepAlivePolicyTests
         var connectionEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var middleware = new KeepAliveConnectionMiddleware(
             c => { seenByNext = KernelSocketOptions.Read(pair.Server); return connectionEnded.Task; },
-            Fixed(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new TestLogger())), () => null);
+            Fixed(Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new FakeLogger())), () => null);
 
         var running = middleware.OnConnectionAsync(connection);
 

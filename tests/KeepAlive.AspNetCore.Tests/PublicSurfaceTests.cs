@@ -4,33 +4,26 @@ using KeepAlive.AspNetCore.Tests.Infrastructure;
 namespace KeepAlive.AspNetCore.Tests;
 
 /// <summary>
-/// The reflection behind PublicApiTests and PublicApiDocumentationTests, on a fixture with the shapes the
-/// library does not have yet: a member it failed to list, or listed without a detail, would let a change
-/// of the real surface through review unseen.
+/// The reflection behind PublicTypeShapeTests and PublicApiDocumentationTests, on a fixture with the shapes the
+/// library does not have yet: a member it failed to list would go without its documentation check, a base
+/// type left out would let a change of the real surface through review unseen.
 /// </summary>
 public class PublicSurfaceTests
 {
     [Fact]
-    public void Lists_every_member_another_assembly_can_use_with_its_signature()
+    public void Shape_names_the_kind_and_every_base_type()
     {
-        var lines = PublicSurface.Lines([typeof(Fixture)]);
+        Assert.Equal("KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture (abstract class) : System.IDisposable", PublicSurface.Shape(typeof(Fixture)));
+        Assert.Equal("KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Sealed (sealed class) : System.Attribute, System.IEquatable<System.String>", PublicSurface.Shape(typeof(Sealed)));
+        Assert.Equal("KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Nested (static class)", PublicSurface.Shape(typeof(Fixture.Nested)));
+    }
 
+    [Fact]
+    public void Members_are_those_another_assembly_can_use()
+    {
         Assert.Equal(
-            [
-                "T:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture (abstract class) : System.IDisposable",
-                "E:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Changed -> System.EventHandler?",
-                "M:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Convert<T>(T value, string? format = null) -> System.Collections.Generic.List<T> (static)",
-                "M:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Dispose() -> void",
-                "M:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Fixture(int count) (protected)",
-                "P:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Item[int index] -> string { get; }",
-                "F:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Limit -> int = 127 (const)",
-                "P:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Name -> string? { get; init; }",
-                "M:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.OnChanged(ref int state, out System.TimeSpan? elapsed, params string[] tags) -> bool (protected abstract)",
-                "F:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Shared -> System.Uri (static readonly)",
-                "M:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.ToString() -> string (override)",
-                "P:KeepAlive.AspNetCore.Tests.PublicSurfaceTests.Fixture.Total -> long { get; protected set; } (virtual)",
-            ],
-            lines);
+            ["#ctor", "Changed", "Convert", "Dispose", "Item", "Limit", "Name", "OnChanged", "Shared", "ToString", "Total"],
+            PublicSurface.Members(typeof(Fixture)).Select(m => m is ConstructorInfo ? "#ctor" : m.Name).Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -78,6 +71,13 @@ public class PublicSurfaceTests
         protected abstract bool OnChanged(ref int state, out TimeSpan? elapsed, params string[] tags);
 
         internal void NotVisible() { }
+
+        public static class Nested;
+    }
+
+    public sealed class Sealed : Attribute, IEquatable<string>
+    {
+        public bool Equals(string? other) => false;
     }
 #pragma warning restore CS0067
 }

@@ -6,8 +6,8 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// <summary>
 /// Running totals of what Kestrel's meter and the library's report for one server port: Kestrel's active
 /// connections (<c>kestrel.active_connections</c>, an UpDownCounter) and the lost connections by cause.
-/// Unlike <see cref="MetricRecorder"/> it keeps no measurement, only sums and the time of the last
-/// change, so its memory does not grow with the connections it counts: the outage test compares the
+/// Kept instead of a MetricCollector (Microsoft.Extensions.Diagnostics.Testing), which stores every measurement:
+/// it keeps only sums and the time of the last change, so its memory does not grow with the connections it counts: the outage test compares the
 /// managed heap before and after a thousand connections and must not see its own bookkeeping there.
 /// </summary>
 internal sealed class ConnectionTally : IDisposable

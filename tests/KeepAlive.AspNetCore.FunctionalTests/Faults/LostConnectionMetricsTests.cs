@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 
@@ -26,10 +27,11 @@ public class LostConnectionMetricsTests
     public async Task Vanished_idle_peers_are_counted_one_each_as_keepalive_timeout_and_normal_endings_are_not()
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         var stream = new EventStreamEndpoint();
         await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b), stream.MapTo);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
+        using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
+        using var kestrelDurations = app.Collect<double>(MetricCollectorExtensions.KestrelMeter, KestrelDuration);
 
         // Clients that end normally: a finished request, a stream closed with a FIN, a stream reset by the client.
         using (var http = new HttpClient())
@@ -50,33 +52,33 @@ public class LostConnectionMetricsTests
             foreach (var client in clients)
                 await client.VanishAsync();
 
-            var lost = await metrics.WaitForAsync(Lost, vanishing, Wait);
+            var lost = await lostConnections.WaitForAsync(vanishing, Wait);
             // Anything more would arrive with the last of them; give stragglers a moment to show.
             await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
 
-            lost = metrics.Of(Lost);
+            lost = lostConnections.GetMeasurementSnapshot();
             Assert.Equal(vanishing, lost.Count);
             Assert.All(lost, m =>
             {
                 Assert.Equal(1, m.Value);
-                Assert.Equal("keepalive_timeout", m.ErrorType);
+                Assert.Equal("keepalive_timeout", m.Tags["error.type"]);
                 Assert.Equal("default", m.Tags["keepalive.policy"]);
                 Assert.Equal("ipv4", m.Tags["network.type"]);
                 Assert.Equal("127.0.0.1", m.Tags["server.address"]);
             });
 
             // The silence: from the peer's last data (its request) to the close, at least Idle, at most the bound.
-            var silences = metrics.Of(Silence);
+            var silences = silenceHistogram.GetMeasurementSnapshot();
             Assert.Equal(vanishing, silences.Count);
             Assert.All(silences, m =>
             {
-                Assert.Equal("keepalive_timeout", m.ErrorType);
+                Assert.Equal("keepalive_timeout", m.Tags["error.type"]);
                 Assert.InRange(m.Value, Idle.TotalSeconds, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds);
             });
             TestContext.Current.TestOutputHelper?.WriteLine($"silences: {string.Join(", ", silences.Select(m => m.Value.ToString("F3")))} s");
 
             // Kestrel's own connection duration carries the policy, and the cause for the lost ones.
-            var durations = await metrics.WaitForAsync(KestrelDuration, vanishing + 3, Wait);
+            var durations = await kestrelDurations.WaitForAsync(vanishing + 3, Wait);
             Assert.All(durations, m => Assert.Equal("default", m.Tags.GetValueOrDefault("keepalive.policy")));
             var tagged = durations.Where(m => Equals(m.Tags.GetValueOrDefault("error.type"), "keepalive_timeout")).ToList();
             Assert.Equal(vanishing, tagged.Count);
@@ -92,45 +94,43 @@ public class LostConnectionMetricsTests
     public async Task A_vanished_peer_with_data_in_flight_is_counted_as_user_timeout()
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         var stream = new EventStreamEndpoint(every: TimeSpan.FromMilliseconds(200));
         await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
+        using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         await stream.OpenAsync(client);
 
         await client.VanishAsync();
 
-        var lost = Assert.Single(await metrics.WaitForAsync(Lost, 1, Wait));
-        Assert.Equal("user_timeout", lost.ErrorType);
-        var silence = Assert.Single(metrics.Of(Silence));
-        Assert.Equal("user_timeout", silence.ErrorType);
+        var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
+        Assert.Equal("user_timeout", lost.Tags["error.type"]);
+        var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, Wait));
+        Assert.Equal("user_timeout", silence.Tags["error.type"]);
     }
 
     [Fact]
     public async Task A_peer_that_answers_a_probe_with_a_reset_is_counted_as_probe_reset()
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         var stream = new EventStreamEndpoint();
         // Idle 2 s: the drop is lifted well before the first probe, which the rebooted peer answers with a reset.
         await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b, idle: "00:00:02"), stream.MapTo);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         await client.RebootAsync();
         await FaultTestHost.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer rebooted");
 
-        var lost = Assert.Single(await metrics.WaitForAsync(Lost, 1, Wait));
-        Assert.Equal("probe_reset", lost.ErrorType);
+        var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
+        Assert.Equal("probe_reset", lost.Tags["error.type"]);
     }
 
     [Fact]
     public async Task A_peer_the_network_reports_unreachable_while_data_is_in_flight_is_counted_as_unreachable()
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         // Data in flight: Linux ignores an ICMP error for a keepalive probe (its sequence number, snd_una - 1,
         // is outside the window: tcp_v4_err), so only a connection with unacknowledged data can end as
         // unreachable. The retransmissions are answered with ICMP host-unreachable; the kernel keeps that as
@@ -138,28 +138,28 @@ public class LostConnectionMetricsTests
         var stream = new EventStreamEndpoint(every: TimeSpan.FromMilliseconds(200));
         var logs = new KestrelLogCapture();
         await using var app = await FaultTestHost.StartAsync(logs, b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         await client.BecomeUnreachableAsync();
         await FaultTestHost.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer became unreachable");
 
-        var lost = Assert.Single(await metrics.WaitForAsync(Lost, 1, Wait));
+        var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
         TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
-        Assert.Equal("unreachable", lost.ErrorType);
+        Assert.Equal("unreachable", lost.Tags["error.type"]);
     }
 
     [Fact]
     public async Task A_vanished_peer_of_an_upgraded_WebSocket_connection_is_counted_as_keepalive_timeout()
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         // Upgraded: Kestrel's HTTP/1.1 loop no longer reads, the app's ReceiveAsync does. The end must take
         // the same path (abort, TCP_INFO, cause) as a plain request's.
         var endpoint = new WebSocketEndpoint();
         await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b), endpoint.MapTo);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
+        using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         // A fixed key is fine: the client never checks the server's accept value.
         await client.SendAndReadUntilAsync(
@@ -170,9 +170,9 @@ public class LostConnectionMetricsTests
 
         await client.VanishAsync();
 
-        var lost = Assert.Single(await metrics.WaitForAsync(Lost, 1, Wait));
-        Assert.Equal("keepalive_timeout", lost.ErrorType);
-        var silence = Assert.Single(metrics.Of(Silence));
+        var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
+        Assert.Equal("keepalive_timeout", lost.Tags["error.type"]);
+        var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, Wait));
         Assert.InRange(silence.Value, Idle.TotalSeconds, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds);
     }
 

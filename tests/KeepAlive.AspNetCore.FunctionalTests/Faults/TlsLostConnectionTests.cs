@@ -24,7 +24,6 @@ public class TlsLostConnectionTests
     public async Task A_vanished_peer_of_a_TLS_stream_is_counted_as_lost_by_timeout(string httpVersion)
     {
         PrivateNetworkNamespace.Require();
-        using var metrics = new MetricRecorder();
         var stream = new EventStreamEndpoint();
         using var certificate = TestCertificate.Create();
         await using var app = await KestrelApp.StartAsync(builder =>
@@ -43,7 +42,8 @@ public class TlsLostConnectionTests
                 o.ProbeCount = 2;
             });
         }, stream.MapTo, defaultEndpoint: false);
-        metrics.Port = app.BaseAddress.Port;
+        using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, "keepalive.lost_connections");
+        using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, "keepalive.lost_connection.silence");
 
         // A client on its own loopback address, so that only it vanishes.
         var clientAddress = LoopbackAddresses.Next();
@@ -74,14 +74,14 @@ public class TlsLostConnectionTests
         await nftables.DropIncomingToAsync(clientAddress);
         await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "RequestAborted after the peer vanished");
 
-        var lost = Assert.Single(await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(15)));
+        var lost = Assert.Single(await lostConnections.WaitForAsync(1, TimeSpan.FromSeconds(15)));
         if (httpVersion == "1.1")
-            Assert.Equal("keepalive_timeout", lost.ErrorType);
+            Assert.Equal("keepalive_timeout", lost.Tags["error.type"]);
         else
             // HTTP/2 may have a frame of its own in flight (a SETTINGS or WINDOW_UPDATE acknowledgement) when the
             // peer vanishes; the kernel then ends the connection by retransmission, and says so.
-            Assert.Contains(lost.ErrorType, new[] { "keepalive_timeout", "user_timeout" });
-        var silence = Assert.Single(metrics.Of("keepalive.lost_connection.silence"));
+            Assert.Contains(lost.Tags["error.type"], new[] { "keepalive_timeout", "user_timeout" });
+        var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, TimeSpan.FromSeconds(15)));
         Assert.InRange(silence.Value, 1, 4);
     }
 }

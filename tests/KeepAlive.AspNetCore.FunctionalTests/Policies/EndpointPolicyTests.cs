@@ -79,21 +79,22 @@ public class EndpointPolicyTests
     [Fact]
     public async Task Connections_are_counted_as_applied_under_the_policy_of_their_endpoint()
     {
-        using var metrics = new MetricRecorder();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             IssueConfiguration.Add(b.Configuration, IssueConfiguration.Json);
             AddEndpoints(b.Configuration);
             b.UseKeepAlivePolicy();
         }, defaultEndpoint: false);
+        using var appliedConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, "keepalive.applied_connections");
 
         foreach (var (host, policy) in new[] { (StreamsHost, "streaming"), (PublicHost, "default") })
         {
             var address = Address(app, host);
-            metrics.Port = address.Port;
             await LoopbackClient.ReadOnNewConnectionAsync(address);
             await LoopbackClient.ReadOnNewConnectionAsync(address);
-            var applied = await metrics.WaitForAsync("keepalive.applied_connections", 2, TimeSpan.FromSeconds(5));
+            await appliedConnections.WaitForAsync(2, TimeSpan.FromSeconds(5));
+            var applied = appliedConnections.GetMeasurementSnapshot(clear: true); // this endpoint's, and the next round starts at none
+            Assert.All(applied, m => Assert.Equal(address.Port, m.Tags["server.port"]));
             Assert.All(applied, m => Assert.Equal(policy, m.Tags["keepalive.policy"]));
             Assert.Equal(2, applied.Sum(m => m.Value));
         }
