@@ -98,6 +98,24 @@ public class KeepAliveBoundsTests
     }
 
     [Theory]
+    // The README's preset table, under a top level that pins a 2 min user timeout the presets must not take.
+    [InlineData("AzureLoadBalancer", 240)]
+    [InlineData("AwsNetworkLoadBalancer", 350)]
+    [InlineData("GoogleCloudLoadBalancer", 600)]
+    [InlineData("Aggressive", 11)]
+    public void A_preset_keeps_its_bounds_whatever_the_top_level_says(string preset, int seconds)
+    {
+        var options = new KeepAliveOptions { UserTimeout = TimeSpan.FromMinutes(2), Enabled = false };
+        options.Policies["p"] = new KeepAlivePolicyOptions { Preset = preset };
+
+        var bounds = KeepAliveBounds.For(options.Resolve("p")!, Kernel);
+
+        Assert.Equal(TimeSpan.FromSeconds(seconds), bounds.SilentIdlePeer);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), bounds.UnacknowledgedData);
+        Assert.Equal(TimeSpan.FromSeconds(seconds), bounds.StalledReader);
+    }
+
+    [Theory]
     [InlineData(11, "11 s")]
     [InlineData(120, "2 min")]
     [InlineData(924.6, "15 min 24.6 s")]

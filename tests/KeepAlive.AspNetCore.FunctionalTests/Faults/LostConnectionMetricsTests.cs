@@ -49,6 +49,11 @@ public class LostConnectionMetricsTests
                 clients.Add(client);
                 await client.SendAndReadUntilAsync($"GET {EventStreamEndpoint.Path} HTTP/1.1\r\nHost: x\r\n\r\n", EventStreamEndpoint.FirstEvent);
             }
+            // Before any loss, each cause's series exists at zero (Prometheus' increase() would miss a first loss at 1).
+            Assert.Equal(
+                ["keepalive_timeout", "probe_reset", "timeout", "unreachable", "user_timeout", "zero_window"],
+                lostConnections.GetMeasurementSnapshot().Where(m => m.Value == 0).Select(m => (string)m.Tags["error.type"]!).Distinct().Order());
+            Assert.Empty(lostConnections.Events());
             foreach (var client in clients)
                 await client.VanishAsync();
 
@@ -56,7 +61,7 @@ public class LostConnectionMetricsTests
             // Anything more would arrive with the last of them; give stragglers a moment to show.
             await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
 
-            lost = lostConnections.GetMeasurementSnapshot();
+            lost = lostConnections.Events();
             Assert.Equal(vanishing, lost.Count);
             Assert.All(lost, m =>
             {

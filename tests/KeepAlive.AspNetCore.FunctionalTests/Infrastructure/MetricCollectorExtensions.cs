@@ -19,23 +19,25 @@ internal static class MetricCollectorExtensions
     public static MetricCollector<T> Collect<T>(this KestrelApp app, string meter, string instrument) where T : struct =>
         new(app.App.Services.GetRequiredService<IMeterFactory>(), meter, instrument);
 
-    /// <summary>Waits until <paramref name="collector"/> holds <paramref name="count"/> measurements, or fails; returns them.</summary>
+    /// <summary>
+    /// The measurements that are events: a counter's 0 is the library making its series exist before the first event
+    /// (KeepAliveMetrics.Announce, checked on its own), not a connection.
+    /// </summary>
+    public static IReadOnlyList<CollectedMeasurement<T>> Events<T>(this MetricCollector<T> collector, bool clear = false) where T : struct =>
+        [.. collector.GetMeasurementSnapshot(clear).Where(m => !(collector.Instrument is Counter<T> && m.Value.Equals(default(T))))];
+
+    /// <summary>Waits until <paramref name="collector"/> holds <paramref name="count"/> events (<see cref="Events{T}"/>), or fails; returns them.</summary>
     public static async Task<IReadOnlyList<CollectedMeasurement<T>>> WaitForAsync<T>(this MetricCollector<T> collector, int count, TimeSpan timeout) where T : struct
     {
-        // WaitForMeasurementsAsync only cancels at the timeout; the failure should say how many came.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-        deadline.CancelAfter(timeout);
-        try
+        // Polled, and read on the test's thread: the collector would complete its own wait inside the library's Add or
+        // Record (a lost connection's silence is recorded right after its count), and it counts the zeros too.
+        var deadline = TimeProvider.System.GetTimestamp() + (long)(timeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
+        while (collector.Events().Count < count)
         {
-            // The collector completes the wait on the thread that records the measurement, inside the library's
-            // Add or Record: leave that thread at once, so the library goes on (a lost connection's silence is recorded
-            // right after its count) while the test reads what came.
-            await collector.WaitForMeasurementsAsync(count, deadline.Token).ConfigureAwait(ConfigureAwaitOptions.ForceYielding | ConfigureAwaitOptions.ContinueOnCapturedContext);
+            if (TimeProvider.System.GetTimestamp() > deadline)
+                Assert.Fail($"{collector.Instrument?.Name ?? "the instrument (never published)"}: {collector.Events().Count} measurements within {timeout.TotalSeconds} s, expected {count}.");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
         }
-        catch (OperationCanceledException) when (!TestContext.Current.CancellationToken.IsCancellationRequested)
-        {
-            Assert.Fail($"{collector.Instrument?.Name ?? "the instrument (never published)"}: {collector.GetMeasurementSnapshot().Count} measurements within {timeout.TotalSeconds} s, expected {count}.");
-        }
-        return collector.GetMeasurementSnapshot();
+        return collector.Events();
     }
 }

@@ -93,7 +93,7 @@ public class EndpointPolicyTests
             await LoopbackClient.ReadOnNewConnectionAsync(address);
             await LoopbackClient.ReadOnNewConnectionAsync(address);
             await appliedConnections.WaitForAsync(2, TimeSpan.FromSeconds(5));
-            var applied = appliedConnections.GetMeasurementSnapshot(clear: true); // this endpoint's, and the next round starts at none
+            var applied = appliedConnections.Events(clear: true); // this endpoint's, and the next round starts at none
             Assert.All(applied, m => Assert.Equal(address.Port, m.Tags["server.port"]));
             Assert.All(applied, m => Assert.Equal(policy, m.Tags["keepalive.policy"]));
             Assert.Equal(2, applied.Sum(m => m.Value));
