@@ -16,10 +16,8 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Policies;
 public sealed class ReloadConcurrencyTests : IDisposable
 {
     private const string PolicyReloaded = "PolicyReloaded";
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("keepalive-storm-");
+    private readonly SettingsFile _settings = new();
     private readonly CapturingLoggerProvider _logs = new();
-
-    private string SettingsPath => Path.Combine(_directory.FullName, "appsettings.json");
 
     [Fact]
     public async Task Reloads_accepts_and_route_policies_at_once_leave_every_socket_with_its_policy_whole()
@@ -110,7 +108,7 @@ public sealed class ReloadConcurrencyTests : IDisposable
         Assert.True(open.Policy.IsSetOn(open.Socket));
     }
 
-    public void Dispose() => _directory.Delete(recursive: true);
+    public void Dispose() => _settings.Dispose();
 
     // Settings n: the default's Idle is n + 40 (so each write differs), streaming and fast as the test expects.
     private static string Settings(int n) =>
@@ -135,9 +133,9 @@ public sealed class ReloadConcurrencyTests : IDisposable
             {
                 b.Logging.AddProvider(_logs);
                 if (inMemory)
-                    b.Configuration.AddInMemoryCollection(new ConfigurationBuilder().AddJsonFile(SettingsPath).Build().AsEnumerable());
+                    b.Configuration.AddInMemoryCollection(new ConfigurationBuilder().AddJsonFile(_settings.Path).Build().AsEnumerable());
                 else
-                    b.Configuration.AddJsonFile(SettingsPath, optional: false, reloadOnChange: true);
+                    b.Configuration.AddJsonFile(_settings.Path, optional: false, reloadOnChange: true);
                 if (h2c)
                     b.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, l => l.Protocols = HttpProtocols.Http2));
                 b.UseKeepAlivePolicy();
@@ -151,11 +149,5 @@ public sealed class ReloadConcurrencyTests : IDisposable
             defaultEndpoint: !h2c);
     }
 
-    // Whole or not at all: a watcher that fired mid-write would read a half file.
-    private void Write(string json)
-    {
-        var temporary = Path.Combine(_directory.FullName, $"{Guid.NewGuid():N}.tmp");
-        File.WriteAllText(temporary, json);
-        File.Move(temporary, SettingsPath, overwrite: true);
-    }
+    private void Write(string json) => _settings.Write(json);
 }

@@ -22,10 +22,10 @@ public sealed class ReloadTests : IDisposable
     private static readonly KernelSocketOptions ChangedDefault = new(true, 40, 10, 6, 100_000);
     private static readonly KernelSocketOptions ChangedStreaming = new(true, 20, 5, 3, 35_000);
 
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("keepalive-reload-");
+    private readonly SettingsFile _settings = new();
     private readonly CapturingLoggerProvider _logs = new();
 
-    private string SettingsPath => Path.Combine(_directory.FullName, "appsettings.json");
+    private string SettingsPath => _settings.Path;
 
     [Fact]
     public async Task Changed_policy_reaches_new_and_open_connections()
@@ -332,7 +332,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Equal(ChangedDefault, await SocketReadBack.ReadOnNewConnectionAsync(extra));
     }
 
-    public void Dispose() => _directory.Delete(recursive: true);
+    public void Dispose() => _settings.Dispose();
 
     /// <summary>
     /// The settings file: a default and a "streaming" policy (unless left out), a "fast" one (the Aggressive preset),
@@ -360,21 +360,9 @@ public sealed class ReloadTests : IDisposable
             """;
     }
 
-    // Writes the settings and waits until they are applied: one more PolicyReloaded than before.
-    private async Task ReloadAsync(string json)
-    {
-        var reloads = _logs.KeepAliveEvents(PolicyReloaded).Count;
-        Write(json);
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > reloads, $"{PolicyReloaded} is logged");
-    }
+    private Task ReloadAsync(string json) => _settings.ReloadAsync(json, _logs);
 
-    // Whole or not at all: a watcher that fired mid-write would read a half file.
-    private void Write(string json)
-    {
-        var temporary = Path.Combine(_directory.FullName, $"{Guid.NewGuid():N}.tmp");
-        File.WriteAllText(temporary, json);
-        File.Move(temporary, SettingsPath, overwrite: true);
-    }
+    private void Write(string json) => _settings.Write(json);
 
     // The app under reload: the settings file, the route "/events" under "streaming".
     private Task<KestrelApp> StartAsync(string json, Action<WebApplicationBuilder>? configure = null, bool defaultEndpoint = true)

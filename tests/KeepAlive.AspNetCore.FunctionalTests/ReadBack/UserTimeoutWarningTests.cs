@@ -11,12 +11,10 @@ namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 public sealed class UserTimeoutWarningTests : IDisposable
 {
     private const string Shorter = "UserTimeoutCutsKeepAliveShort", Longer = "UserTimeoutHoldsIdlePeerLonger";
-    private const string PolicyCreated = "PolicyCreated", PolicyReloaded = "PolicyReloaded";
+    private const string PolicyCreated = "PolicyCreated";
 
-    private readonly DirectoryInfo _directory = Directory.CreateTempSubdirectory("keepalive-warnings-");
+    private readonly SettingsFile _settings = new();
     private readonly CapturingLoggerProvider _logs = new();
-
-    private string SettingsPath => Path.Combine(_directory.FullName, "appsettings.json");
 
     [Fact]
     public async Task A_user_timeout_longer_than_the_keepalive_span_says_how_long_a_dead_idle_peer_is_held()
@@ -81,7 +79,7 @@ public sealed class UserTimeoutWarningTests : IDisposable
         Assert.Equal(2, _logs.KeepAliveEvents(Longer).Count);
     }
 
-    public void Dispose() => _directory.Delete(recursive: true);
+    public void Dispose() => _settings.Dispose();
 
     private List<string> PolicyNames(string eventName) =>
         [.. _logs.KeepAliveEvents(eventName).Select(e => (string)e.Fields["Policy"]!).Order()];
@@ -106,23 +104,12 @@ public sealed class UserTimeoutWarningTests : IDisposable
         return KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(_logs);
-            b.Configuration.AddJsonFile(SettingsPath, optional: false, reloadOnChange: true);
+            b.Configuration.AddJsonFile(_settings.Path, optional: false, reloadOnChange: true);
             b.UseKeepAlivePolicy();
         });
     }
 
-    private async Task ReloadAsync(string json)
-    {
-        var reloads = _logs.KeepAliveEvents(PolicyReloaded).Count;
-        Write(json);
-        await Eventually.HoldsAsync(() => _logs.KeepAliveEvents(PolicyReloaded).Count > reloads, $"{PolicyReloaded} is logged");
-    }
+    private Task ReloadAsync(string json) => _settings.ReloadAsync(json, _logs);
 
-    // Whole or not at all: a watcher that fired mid-write would read a half file.
-    private void Write(string json)
-    {
-        var temporary = Path.Combine(_directory.FullName, $"{Guid.NewGuid():N}.tmp");
-        File.WriteAllText(temporary, json);
-        File.Move(temporary, SettingsPath, overwrite: true);
-    }
+    private void Write(string json) => _settings.Write(json);
 }
