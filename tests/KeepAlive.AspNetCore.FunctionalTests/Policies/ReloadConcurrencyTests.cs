@@ -39,11 +39,11 @@ public sealed class ReloadConcurrencyTests : IDisposable
                 }
             }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
-            // Each client a connection of its own, accepted during the storm; the route clients switch theirs to a route's
+            // 150 clients, each a connection of its own, accepted during the storm; the route clients switch theirs to a route's
             // policy again and again while it lasts (bounded: 200 requests each).
-            var work = Enumerable.Range(0, 90).Select(async i =>
+            var work = Enumerable.Range(0, 150).Select(async i =>
             {
-                await Task.Delay(i * 5, TestContext.Current.CancellationToken);
+                await Task.Delay(i * 3, TestContext.Current.CancellationToken);
                 var client = new OneConnectionClient();
                 var path = (i % 3) switch { 0 => "/socket", 1 => "/streaming", _ => "/fast" };
                 lock (clients)
@@ -54,20 +54,22 @@ public sealed class ReloadConcurrencyTests : IDisposable
             await Task.WhenAll(work);
             await reloads;
 
-            // The last configuration, applied by one more reload.
-            configuration["KeepAlive:Idle"] = "00:16:40";
-            configuration["KeepAlive:Policies:streaming:Idle"] = "00:00:20";
-            configuration.Reload();
-
+            // Right after the storm, before anything else could repair it: every open connection has the policy its source
+            // gives now (a connection accepted under an earlier default, or pushed back to it over a route's, would not),
+            // and its socket has that policy's options whole.
             var policies = app.App.Services.GetRequiredService<KeepAlivePolicies>();
             var open = policies.Snapshot();
             Assert.True(open.Count >= clients.Count, $"{open.Count} open connections under a policy, {clients.Count} clients");
             foreach (var connection in open)
             {
-                // The policy its source gives now, and the socket has it whole.
                 Assert.Same(connection.PolicySource!(), connection.Policy);
                 Assert.True(connection.Policy.IsSetOn(connection.Socket), $"{connection.ConnectionId}: the socket lacks options of {connection.Policy.Name}: {KernelSocketOptions.Read(connection.Socket)}");
             }
+
+            // And one more reload reaches them all, as the clients read back.
+            configuration["KeepAlive:Idle"] = "00:16:40";
+            configuration["KeepAlive:Policies:streaming:Idle"] = "00:00:20";
+            configuration.Reload();
             foreach (var (client, path) in clients)
             {
                 var expected = path switch
