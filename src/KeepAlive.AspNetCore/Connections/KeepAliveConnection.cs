@@ -57,6 +57,9 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         registry?.Add(this);
     }
 
+    /// <summary>The transport's own output (what <see cref="KeepAliveConnectionOutput"/> forwards to).</summary>
+    internal PipeWriter TransportOutput => _inner.Transport.Output;
+
     /// <summary>Links of the registry's list of open connections (<see cref="KeepAlivePolicies"/>).</summary>
     internal KeepAliveConnection? Previous { get; set; }
 
@@ -302,7 +305,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
 
         PipeReader IDuplexPipe.Input => this;
 
-        PipeWriter IDuplexPipe.Output => _output ??= new KeepAliveConnectionOutput(connection, connection._inner.Transport.Output);
+        PipeWriter IDuplexPipe.Output => _output ??= new KeepAliveConnectionOutput(connection);
 
         private PipeReader Inner => connection._inner.Transport.Input;
 

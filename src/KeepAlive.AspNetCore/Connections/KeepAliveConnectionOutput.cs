@@ -12,18 +12,20 @@ namespace KeepAlive.AspNetCore;
 /// leave one. Here such a flush reports the output completed, as if the peer had closed it; Kestrel's HTTP layer
 /// then stops writing, and ends the connection through its input, where the library reports it once.
 /// </summary>
-/// <param name="connection">The connection, told of the verdict.</param>
-/// <param name="inner">The transport's own output.</param>
-internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection, PipeWriter inner) : PipeWriter
+/// <param name="connection">The connection: its transport's own output, and told of the verdict.</param>
+internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) : PipeWriter
 {
     private static readonly FlushResult Completed = new(isCanceled: false, isCompleted: true);
+
+    // Read through the connection, not kept: every connection holds one of these, and a field would be 8 B more each.
+    private PipeWriter Inner => connection.TransportOutput;
 
     public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         ValueTask<FlushResult> flush;
         try
         {
-            flush = inner.FlushAsync(cancellationToken);
+            flush = Inner.FlushAsync(cancellationToken);
         }
         catch (SocketException ex) when (connection.OnKernelVerdict(ex))
         {
@@ -37,7 +39,7 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection, 
         ValueTask<FlushResult> write;
         try
         {
-            write = inner.WriteAsync(source, cancellationToken);
+            write = Inner.WriteAsync(source, cancellationToken);
         }
         catch (SocketException ex) when (connection.OnKernelVerdict(ex))
         {
@@ -60,19 +62,19 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection, 
         }
     }
 
-    public override void Advance(int bytes) => inner.Advance(bytes);
+    public override void Advance(int bytes) => Inner.Advance(bytes);
 
-    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+    public override Memory<byte> GetMemory(int sizeHint = 0) => Inner.GetMemory(sizeHint);
 
-    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+    public override Span<byte> GetSpan(int sizeHint = 0) => Inner.GetSpan(sizeHint);
 
-    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+    public override void CancelPendingFlush() => Inner.CancelPendingFlush();
 
-    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+    public override bool CanGetUnflushedBytes => Inner.CanGetUnflushedBytes;
 
-    public override long UnflushedBytes => inner.UnflushedBytes;
+    public override long UnflushedBytes => Inner.UnflushedBytes;
 
-    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+    public override void Complete(Exception? exception = null) => Inner.Complete(exception);
 
-    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+    public override ValueTask CompleteAsync(Exception? exception = null) => Inner.CompleteAsync(exception);
 }
