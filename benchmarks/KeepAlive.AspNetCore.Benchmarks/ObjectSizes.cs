@@ -22,6 +22,8 @@ internal static class ObjectSizes
         var reader = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnection+Input");
         Console.WriteLine($"KeepAliveConnection (the ConnectionContext handed to Kestrel): {wrapper} B");
         Console.WriteLine($"KeepAliveConnection.Input (the PipeReader decorator, made on Kestrel's first read): {reader} B");
+        var writer = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnectionOutput");
+        Console.WriteLine($"KeepAliveConnectionOutput (the PipeWriter decorator, made on Kestrel's first write): {writer} B");
 
         await using var plain = await LoopbackListener.BindAsync(withPolicy: false);
         await using var policy = await LoopbackListener.BindAsync(withPolicy: true);
@@ -29,7 +31,7 @@ internal static class ObjectSizes
         var policyRead = await PendingReadBytesAsync(policy);
         Console.WriteLine($"a pending read (an idle connection between requests), plain transport: {plainRead} B");
         Console.WriteLine($"a pending read through the decorator (which hands its continuation to the transport's pipe as is): {policyRead} B");
-        Console.WriteLine($"held per idle connection: {wrapper + reader + policyRead - plainRead} B");
+        Console.WriteLine($"held per idle connection: {wrapper + reader + writer + policyRead - plainRead} B");
         return 0;
     }
 
