@@ -19,9 +19,9 @@ internal static class ObjectSizes
     {
         var library = typeof(KeepAliveOptions).Assembly;
         var wrapper = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnection");
-        var reader = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnection+Input");
+        var reader = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnectionInput");
         Console.WriteLine($"KeepAliveConnection (the ConnectionContext handed to Kestrel): {wrapper} B");
-        Console.WriteLine($"KeepAliveConnection.Input (the PipeReader decorator, made on Kestrel's first read): {reader} B");
+        Console.WriteLine($"KeepAliveConnectionInput (the PipeReader decorator, made on Kestrel's first read): {reader} B");
         var writer = SizeOf(library, "KeepAlive.AspNetCore.KeepAliveConnectionOutput");
         Console.WriteLine($"KeepAliveConnectionOutput (the PipeWriter decorator, made on Kestrel's first write): {writer} B");
 
