@@ -23,7 +23,9 @@ namespace KeepAlive.AspNetCore;
 /// </remarks>
 internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransportFeature
 {
-    private const byte Open = 0, Ending = 1, Reported = 2;
+    // Ended: ending looked normal, but a verdict the output sees later (it can consume the kernel's error before the
+    // input reads it) is still reported when the connection is disposed.
+    private const byte Open = 0, Ending = 1, Reported = 2, Ended = 3;
 
     private readonly ConnectionContext _inner;
     private readonly KeepAliveEndpoint _endpoint;
@@ -193,21 +195,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         if (Interlocked.CompareExchange(ref _state, Ending, Open) != Open)
             return;
 
-        // The kernel wakes the receive with its verdict just before it marks the socket closed (tcp_write_err, then
-        // tcp_done): with the verdict in hand, TCP_INFO is the verdict's even if the state has not caught up yet.
-        if (TcpConnectionInfo.TryRead(Socket, out var info) &&
-            (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
-            (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
-        {
-            _endedLastAckMilliseconds = info.LastAckReceivedMilliseconds;
-            _endedRetransmits = info.Retransmits;
-            _endedProbes = info.Probes;
-            _endedWindowClosed = info.WindowClosedWithDataWaiting;
-            _endedState = info.State;
-        }
+        ReadVerdict();
         if (EndedInfo is null && !LostConnectionClassifier.IsKernelVerdict(ReceiveError))
         {
-            _state = Reported;
+            _state = Ended;
             return;
         }
 
@@ -225,6 +216,23 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
             // Kestrel has completed the connection already.
         }
         Report();
+    }
+
+    // Keeps TCP_INFO if it shows the kernel's verdict on the peer. The kernel wakes the receive with its verdict just
+    // before it marks the socket closed (tcp_write_err, then tcp_done): with the verdict in hand, TCP_INFO is the
+    // verdict's even if the state has not caught up yet.
+    private void ReadVerdict()
+    {
+        if (TcpConnectionInfo.TryRead(Socket, out var info) &&
+            (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
+            (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
+        {
+            _endedLastAckMilliseconds = info.LastAckReceivedMilliseconds;
+            _endedRetransmits = info.Retransmits;
+            _endedProbes = info.Probes;
+            _endedWindowClosed = info.WindowClosedWithDataWaiting;
+            _endedState = info.State;
+        }
     }
 
     // TCP_INFO as read when the connection ended (the fields kept), or null.
@@ -247,6 +255,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
             return false;
         if (_receiveError == 0)
             _receiveError = (short)exception.SocketErrorCode;
+        // The connection's ending looked normal to the input (the output took the error first): read TCP_INFO once more,
+        // if the socket is still there; the connection reports when it is disposed.
+        if (Volatile.Read(ref _state) == Ended && EndedInfo is null)
+            ReadVerdict();
         return true;
     }
 
