@@ -100,6 +100,21 @@ public class ConnectionViewTests
         Assert.Equal(HttpStatusCode.OK, await StatusAsync(http, view, user: "ops", role: "operator"));
     }
 
+    [Fact]
+    public async Task The_sample_serves_the_view_to_local_callers()
+    {
+        await using var factory = new SampleAppFactory();
+        await factory.StartAsync();
+        using var client = factory.CreateLoopbackClient();
+
+        var (connections, _) = await ConnectionView.ReadAsync(client, new Uri(factory.Address, ViewPath));
+
+        // At least the caller's own connection, under the sample's default policy (Idle 60 s, Interval 10 s x 6, UserTimeout 2 min).
+        var own = Assert.Single(connections);
+        Assert.Equal("responsive", own.State);
+        Assert.Equal(new ViewedBounds(120, 120, 120), own.Bounds);
+    }
+
     private static async Task<HttpStatusCode> StatusAsync(HttpClient http, Uri address, string? user, string? role)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, address);
