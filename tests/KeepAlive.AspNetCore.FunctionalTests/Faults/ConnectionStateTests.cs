@@ -1,12 +1,8 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
@@ -91,17 +87,14 @@ public class ConnectionStateTests
     public async Task A_peer_that_stops_reading_is_zero_window_until_the_verdict_then_gone_and_counted_lost()
     {
         PrivateNetworkNamespace.Require();
-        var flood = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var server = await ObservedServer.StartAsync(
-            a => a.MapGet("/flood", context => FloodAsync(context, flood)),
-            // Kestrel would end a response read slower than 240 B/s itself; the point is what TCP does.
-            b => b.WebHost.ConfigureKestrel(k => k.Limits.MinResponseDataRate = null));
-        using var reader = await StartStalledReaderAsync(server.App.BaseAddress, LoopbackAddresses.Next());
-        await flood.Task.WaitAsync(TimeSpan.FromSeconds(5), TestContext.Current.CancellationToken);
+        var stream = new FloodEndpoint();
+        await using var server = await ObservedServer.StartAsync(stream.MapTo);
+        using var reader = await StallingClient.ConnectAsync(server.App.BaseAddress);
+        await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         var stalled = Stopwatch.GetTimestamp();
 
         var connection = Assert.Single(await server.SeenBeforeVerdictAsync("zero_window", 1, stalled, "reader stopped reading"));
-        Assert.Equal(reader.LocalEndPoint!.ToString(), connection.RemoteEndPoint);
+        Assert.Equal(reader.LocalEndPoint.ToString(), connection.RemoteEndPoint);
         Assert.True(connection.UnsentBytes > 0, $"unsentBytes {connection.UnsentBytes}");
         // Alive: it answers the window probes, so its last sign of life is recent.
         Assert.True(connection.Silence < 3, $"silence {connection.Silence}");
@@ -109,47 +102,7 @@ public class ConnectionStateTests
         // The user timeout runs from the window's last opening: a reader's kernel that compacts its full receive queue
         // may open it by a few bytes now and then (seen once here, on a loaded machine), which starts the clock again.
         await server.CountedLostAsync(1, "zero_window", stalled, Bound + TimeSpan.FromSeconds(15), "reader stopped reading");
-        await server.GoneAfterVerdictAsync("zero_window", ((IPEndPoint)reader.LocalEndPoint).Address);
-    }
-
-    // Writes 64 KiB at a time as fast as the client takes it, until the connection ends.
-    private static async Task FloodAsync(HttpContext context, TaskCompletionSource started)
-    {
-        started.TrySetResult();
-        var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-        using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
-        var chunk = new byte[64 * 1024];
-        try
-        {
-            while (true)
-                await context.Response.Body.WriteAsync(chunk, ended.Token);
-        }
-        catch (Exception) when (ended.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
-        {
-        }
-        catch (IOException)
-        {
-            // The write failed with the kernel's verdict before Kestrel aborted the request.
-        }
-    }
-
-    // A client with a 4 KiB receive buffer that asks for the flood and reads nothing: its window closes while the
-    // server has data waiting.
-    private static async Task<Socket> StartStalledReaderAsync(Uri server, IPAddress address)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-        try
-        {
-            socket.Bind(new IPEndPoint(address, 0));
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(server.Host), server.Port), TestContext.Current.CancellationToken);
-            await socket.SendAsync(Encoding.ASCII.GetBytes("GET /flood HTTP/1.1\r\nHost: x\r\n\r\n"), TestContext.Current.CancellationToken);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        await server.GoneAfterVerdictAsync("zero_window", reader.LocalEndPoint.Address);
     }
 
     // The first connection of the view, for the test's output: what an operator sees.
@@ -178,7 +131,7 @@ public class ConnectionStateTests
 
         public IPEndPoint EndPoint => new(IPAddress.Parse(App.BaseAddress.Host), App.BaseAddress.Port);
 
-        public static async Task<ObservedServer> StartAsync(Action<WebApplication> map, Action<WebApplicationBuilder>? configure = null)
+        public static async Task<ObservedServer> StartAsync(Action<WebApplication> map)
         {
             // Listening before the host accepts anything.
             var gauge = new ConnectionGauge();
@@ -194,7 +147,6 @@ public class ConnectionStateTests
                         ["KeepAlive:ProbeCount"] = "3",
                     });
                     builder.UseKeepAlivePolicy();
-                    configure?.Invoke(builder);
                 },
                 app =>
                 {
