@@ -26,9 +26,8 @@ public class ConnectionViewTests
     [Fact]
     public async Task The_view_lists_a_held_connection_with_its_policy_bounds_and_the_gauge_counts_it_responsive()
     {
-        using var gauge = new ConnectionGauge();
         await using var app = await KestrelApp.StartAsync(UsePolicy, a => a.MapKeepAliveConnections(ViewPath));
-        gauge.Port = app.BaseAddress.Port;
+        using var gauge = new ConnectionGauge(app);
         using var http = LoopbackClient.Create();
 
         // A client that connected and sent nothing yet: Kestrel holds it under the policy from accept on.

@@ -134,7 +134,6 @@ public class ConnectionStateTests
         public static async Task<ObservedServer> StartAsync(Action<WebApplication> map)
         {
             // Listening before the host accepts anything.
-            var gauge = new ConnectionGauge();
             var tally = new ConnectionTally();
             var app = await FaultTestHost.StartAsync(
                 new KestrelLogCapture(),
@@ -153,8 +152,8 @@ public class ConnectionStateTests
                     map(app);
                     app.MapKeepAliveConnections(ViewPath);
                 });
-            (gauge.Port, tally.Port) = (app.BaseAddress.Port, app.BaseAddress.Port);
-            return new ObservedServer(app, gauge, tally);
+            tally.Port = app.BaseAddress.Port;
+            return new ObservedServer(app, new ConnectionGauge(app), tally);
         }
 
         /// <summary>The whole view, or the connections in <paramref name="state"/>.</summary>
@@ -203,8 +202,8 @@ public class ConnectionStateTests
         public async ValueTask DisposeAsync()
         {
             _http.Dispose();
-            await App.DisposeAsync();
             Gauge.Dispose();
+            await App.DisposeAsync();
             Tally.Dispose();
         }
 

@@ -1,42 +1,28 @@
-using System.Diagnostics.Metrics;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 /// <summary>
-/// Collects <c>keepalive.connections</c> on demand, as an exporter's scrape does, for one server port: the value of
-/// each <c>keepalive.connection.state</c>, summed over policies. The listener hears every host's meter in the
-/// process (tests run in parallel), so it keeps only this test's port.
+/// Collects <c>keepalive.connections</c> of one app on demand, as an exporter's scrape does: the value of each
+/// <c>keepalive.connection.state</c>, summed over the app's endpoints and policies.
 /// </summary>
-internal sealed class ConnectionGauge : IDisposable
+internal sealed class ConnectionGauge(KestrelApp app) : IDisposable
 {
-    private const string Instrument = "keepalive.connections";
-    private readonly MeterListener _listener = new();
-    private readonly Lock _lock = new();
-    private Dictionary<string, long>? _collecting;
-
-    public ConnectionGauge()
-    {
-        _listener.InstrumentPublished = (instrument, listener) =>
-        {
-            if (instrument.Meter.Name == KeepAliveInstrumentation.MeterName && instrument.Name == Instrument)
-                listener.EnableMeasurementEvents(instrument);
-        };
-        _listener.SetMeasurementEventCallback<long>(OnMeasurement);
-        _listener.Start();
-    }
-
-    /// <summary>The port to read for; set once the host has bound it.</summary>
-    public int Port { get; set; }
+    private readonly MetricCollector<long> _collector = app.Collect<long>(KeepAliveInstrumentation.MeterName, "keepalive.connections");
 
     /// <summary>One collection: state -> connections (<c>(total)</c> for a measurement without a state).</summary>
     public IReadOnlyDictionary<string, long> Collect()
     {
-        lock (_lock)
+        lock (_collector)
         {
-            _collecting = [];
-            _listener.RecordObservableInstruments();
-            var collected = _collecting;
-            _collecting = null;
+            _collector.Clear();
+            _collector.RecordObservableInstruments();
+            var collected = new Dictionary<string, long>();
+            foreach (var measurement in _collector.GetMeasurementSnapshot())
+            {
+                var state = measurement.Tags.GetValueOrDefault("keepalive.connection.state") as string ?? "(total)";
+                collected[state] = collected.GetValueOrDefault(state) + measurement.Value;
+            }
             return collected;
         }
     }
@@ -48,20 +34,5 @@ internal sealed class ConnectionGauge : IDisposable
     public static string Describe(IReadOnlyDictionary<string, long> collected) =>
         string.Join(", ", collected.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}={p.Value}"));
 
-    public void Dispose() => _listener.Dispose();
-
-    private void OnMeasurement(Instrument instrument, long value, ReadOnlySpan<KeyValuePair<string, object?>> tags, object? state)
-    {
-        var ours = false;
-        var connectionState = "(total)";
-        foreach (var tag in tags)
-        {
-            if (tag.Key == "server.port")
-                ours = tag.Value is int port && port == Port;
-            else if (tag.Key == "keepalive.connection.state")
-                connectionState = (string)tag.Value!;
-        }
-        if (ours && _collecting is { } collecting)
-            collecting[connectionState] = collecting.GetValueOrDefault(connectionState) + value;
-    }
+    public void Dispose() => _collector.Dispose();
 }
