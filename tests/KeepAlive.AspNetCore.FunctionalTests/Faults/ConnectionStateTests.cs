@@ -90,7 +90,7 @@ public class ConnectionStateTests
         var stream = new FloodEndpoint();
         await using var server = await ObservedServer.StartAsync(stream.MapTo);
         using var reader = await StallingClient.ConnectAsync(server.App.BaseAddress);
-        await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var flooded = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         var stalled = Stopwatch.GetTimestamp();
 
         var connection = Assert.Single(await server.SeenBeforeVerdictAsync("zero_window", 1, stalled, "reader stopped reading"));
@@ -99,9 +99,17 @@ public class ConnectionStateTests
         // Alive: it answers the window probes, so its last sign of life is recent.
         Assert.True(connection.Silence < 3, $"silence {connection.Silence}");
 
-        // The user timeout runs from the window's last opening: a reader's kernel that compacts its full receive queue
-        // may open it by a few bytes now and then (seen once here, on a loaded machine), which starts the clock again.
-        await server.CountedLostAsync(1, "zero_window", stalled, Bound + TimeSpan.FromSeconds(15), "reader stopped reading");
+        // The user timeout runs from the window's last opening, hence the room. Twice in a dozen runs, both under the
+        // whole suite's load, the loss was not counted within it: the message says whether the kernel still held the
+        // connection (its clock restarted) or had ended it without the library counting it.
+        try
+        {
+            await server.CountedLostAsync(1, "zero_window", stalled, Bound + TimeSpan.FromSeconds(15), "reader stopped reading");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message} The server's socket: {flooded.ReadTcpInfo()?.ToString() ?? "closed"}; RequestAborted {(flooded.Aborted.IsCompleted ? "fired" : "not fired")}.", ex);
+        }
         await server.GoneAfterVerdictAsync("zero_window", reader.LocalEndPoint.Address);
     }
 
