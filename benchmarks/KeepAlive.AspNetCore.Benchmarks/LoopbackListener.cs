@@ -25,6 +25,9 @@ internal sealed class LoopbackListener : IAsyncDisposable
 
     public IPEndPoint EndPoint => (IPEndPoint)Listener.EndPoint;
 
+    /// <summary>The app's services (its <c>IMeterFactory</c>, to listen to this app's meter only).</summary>
+    public IServiceProvider Services => _app.Services;
+
     public static async Task<LoopbackListener> BindAsync(bool withPolicy)
     {
         var builder = WebApplication.CreateSlimBuilder();

@@ -88,6 +88,13 @@ app.MapGet("/connection", (HttpContext context) =>
         })
         : Results.Problem("This connection has no TCP socket (HTTP/3, a Unix socket or a test server)."));
 
+// Every connection the server holds, worst first (README, "The connection view"). It lists client addresses,
+// personal data: here local callers only (anyone else gets 403); in production use RequireAuthorization(...).
+app.MapKeepAliveConnections("/keepalive/connections").AddEndpointFilter((context, next) =>
+    context.HttpContext.Connection.RemoteIpAddress is { } caller && System.Net.IPAddress.IsLoopback(caller.IsIPv4MappedToIPv6 ? caller.MapToIPv4() : caller)
+        ? next(context)
+        : ValueTask.FromResult<object?>(Results.StatusCode(StatusCodes.Status403Forbidden)));
+
 app.Run();
 
 // One event at once, then one every `every` (never, for an infinite span), until the client goes.

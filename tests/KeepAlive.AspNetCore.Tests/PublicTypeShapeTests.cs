@@ -20,6 +20,7 @@ public class PublicTypeShapeTests
                 "KeepAlive.AspNetCore.KeepAlivePolicyAttribute (sealed class) : System.Attribute, KeepAlive.AspNetCore.IKeepAlivePolicyMetadata",
                 "KeepAlive.AspNetCore.KeepAlivePolicyOptions (sealed class)",
                 "KeepAlive.AspNetCore.KeepAlivePresets (static class)",
+                "Microsoft.AspNetCore.Builder.KeepAliveConnectionsEndpointRouteBuilderExtensions (static class)",
                 "Microsoft.AspNetCore.Builder.KeepAliveRouteExtensions (static class)",
                 "Microsoft.AspNetCore.Builder.KeepAliveWebApplicationBuilderExtensions (static class)",
                 "Microsoft.AspNetCore.Hosting.KeepAliveListenOptionsExtensions (static class)",

@@ -37,6 +37,8 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         if (kestrelEndpoints.AppCallbacksHidden)
             kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
+        // keepalive.connections reads the open connections, and only when the meter is collected.
+        metrics.ObserveConnections(new KeepAliveConnectionGauge(this).Collect);
     }
 
     /// <summary>The default policy: every TCP connection gets it at accept.</summary>
@@ -117,6 +119,26 @@ internal sealed partial class KeepAlivePolicies : IDisposable
                     count++;
                 return count;
             }
+        }
+    }
+
+    /// <summary>
+    /// Copies the open connections into <paramref name="destination"/>, as many as fit, and returns how many are open:
+    /// more than fit means the caller should retry with room for that many. Only pointers are copied under the lock,
+    /// so a caller that reads each connection's TCP_INFO (the connection gauge, the connection view) does those
+    /// system calls after it, and accepts and reloads never wait for them.
+    /// </summary>
+    public int CopyOpenConnections(Span<KeepAliveConnection?> destination)
+    {
+        lock (_lock)
+        {
+            var count = 0;
+            for (var c = _first; c is not null; c = c.Next, count++)
+            {
+                if (count < destination.Length)
+                    destination[count] = c;
+            }
+            return count;
         }
     }
 

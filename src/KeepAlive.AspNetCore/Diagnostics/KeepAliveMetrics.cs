@@ -14,10 +14,11 @@ internal sealed class KeepAliveMetrics
     private readonly Counter<long> _lostConnections;
     private readonly Histogram<double> _lostConnectionSilence;
     private readonly Counter<long> _policyErrors;
+    private readonly Meter _meter;
 
     public KeepAliveMetrics(IMeterFactory meterFactory)
     {
-        var meter = meterFactory.Create(KeepAliveInstrumentation.MeterName);
+        var meter = _meter = meterFactory.Create(KeepAliveInstrumentation.MeterName);
 
         _appliedConnections = meter.CreateCounter<long>(
             "keepalive.applied_connections",
@@ -44,6 +45,17 @@ internal sealed class KeepAliveMetrics
             unit: "{error}",
             description: "Socket options of the keepalive policy that could not be applied to a connection.");
     }
+
+    /// <summary>
+    /// Creates <c>keepalive.connections</c>, which <paramref name="observe"/> reads when the meter is collected
+    /// (<see cref="KeepAliveConnectionGauge"/>).
+    /// </summary>
+    public void ObserveConnections(Func<IEnumerable<Measurement<long>>> observe) =>
+        _meter.CreateObservableUpDownCounter(
+            "keepalive.connections",
+            observe,
+            unit: "{connection}",
+            description: "Open connections under a keepalive policy, by how the peer is answering (TCP_INFO, read when collected): responsive, probing (keepalive probes unanswered), retransmitting (sent data unacknowledged), zero_window (the peer stopped reading).");
 
     /// <summary>
     /// Makes the counters of a policy on an endpoint exist at zero, once, before anything happens to them: a backend

@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,7 +16,6 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// </summary>
 public class StalledReaderTests
 {
-    private const string Path = "/stream";
     private static readonly TimeSpan Early = TimeSpan.FromSeconds(0.5), Late = TimeSpan.FromSeconds(1);
 
     [Fact]
@@ -29,7 +24,7 @@ public class StalledReaderTests
         PrivateNetworkNamespace.Require();
         using var metrics = new MetricRecorder();
         var logs = new LogTally();
-        var stream = new StreamEndpoint();
+        var stream = new FloodEndpoint();
         await using var app = await StartAsync(logs, stream, userTimeout: "00:00:03");
         metrics.Port = app.BaseAddress.Port;
         var bound = app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader!.Value;
@@ -57,7 +52,7 @@ public class StalledReaderTests
     {
         PrivateNetworkNamespace.Require();
         var logs = new LogTally();
-        var stream = new StreamEndpoint();
+        var stream = new FloodEndpoint();
         await using var app = await StartAsync(logs, stream, userTimeout: "00:00:00");
         Assert.Null(app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader);
 
@@ -72,7 +67,7 @@ public class StalledReaderTests
         Assert.Equal(0, logs.ConnectionLost);
     }
 
-    private static Task<KestrelApp> StartAsync(LogTally logs, StreamEndpoint stream, string userTimeout) =>
+    private static Task<KestrelApp> StartAsync(LogTally logs, FloodEndpoint stream, string userTimeout) =>
         KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);
@@ -86,7 +81,7 @@ public class StalledReaderTests
                 ["KeepAlive:UserTimeout"] = userTimeout,
             });
             b.UseKeepAlivePolicy();
-        }, a => a.MapGet(Path, stream.WriteAsync));
+        }, stream.MapTo);
 
     // The kernel counts, it does not notify: bounded polling of the server's TCP_INFO until the client's window is closed
     // with data waiting.
@@ -101,55 +96,5 @@ public class StalledReaderTests
                 throw new TimeoutException($"The client's window did not close within 10 s: {info}.");
             await Task.Delay(10, TestContext.Current.CancellationToken);
         }
-    }
-
-    /// <summary><c>GET /stream</c>: writes 64 KiB at a time as fast as the client reads, until the connection ends.</summary>
-    private sealed class StreamEndpoint
-    {
-        private readonly TaskCompletionSource<ServerConnection> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public Task<ServerConnection> Opened => _opened.Task;
-
-        public async Task WriteAsync(HttpContext context)
-        {
-            _opened.TrySetResult(new ServerConnection(context));
-            var chunk = new byte[64 * 1024];
-            var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
-            using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
-            try
-            {
-                while (true)
-                    await context.Response.Body.WriteAsync(chunk, ended.Token);
-            }
-            catch (Exception) when (ended.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
-            {
-                // The connection ended: what the test measures.
-            }
-            catch (IOException)
-            {
-                // The write failed as the kernel gave up; Kestrel aborts the request.
-            }
-        }
-    }
-
-    /// <summary>A client with a small receive buffer that asks for the stream, reads its headers, and reads no more.</summary>
-    private sealed class StallingClient : IDisposable
-    {
-        private readonly Socket _socket;
-
-        private StallingClient(Socket socket) => _socket = socket;
-
-        public static async Task<StallingClient> ConnectAsync(Uri server)
-        {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
-            socket.Bind(new IPEndPoint(LoopbackAddresses.Next(), 0));
-            await socket.ConnectAsync(new IPEndPoint(IPAddress.Parse(server.Host), server.Port), TestContext.Current.CancellationToken);
-            await socket.SendAsync(Encoding.ASCII.GetBytes($"GET {Path} HTTP/1.1\r\nHost: x\r\n\r\n"), TestContext.Current.CancellationToken);
-            var buffer = new byte[256];
-            await socket.ReceiveAsync(buffer, TestContext.Current.CancellationToken);
-            return new StallingClient(socket);
-        }
-
-        public void Dispose() => _socket.Dispose();
     }
 }

@@ -1,0 +1,128 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using BenchmarkDotNet.Attributes;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace KeepAlive.AspNetCore.Benchmarks;
+
+/// <summary>
+/// One collection of <c>keepalive.connections</c> (what an exporter's scrape costs) over <see cref="Connections"/>
+/// held loopback connections accepted through the library's decorator: a pointer copy of the open connections under
+/// the registry's lock, then one TCP_INFO getsockopt per connection and the counts. The collection runs synchronously
+/// on the calling thread, so its time is its CPU time. The clients are in another process (<see cref="HeldClients"/>).
+/// </summary>
+[MemoryDiagnoser]
+[Config(typeof(BenchmarkConfig))]
+[SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 15)]
+public class ConnectionGaugeBenchmarks
+{
+    private readonly List<ConnectionContext> _accepted = [];
+    private LoopbackListener _listener = null!;
+    private Process _clients = null!;
+    private MeterListener _meterListener = null!;
+    private long _observed;
+
+    [Params(1_000, 10_000)]
+    public int Connections { get; set; }
+
+    // Blocking: BenchmarkDotNet's in-process toolchain (0.14) went on to the benchmark before an async setup that
+    // really waits (for the accepts) had finished.
+    [GlobalSetup]
+    public void Setup() => SetupAsync().GetAwaiter().GetResult();
+
+    [GlobalCleanup]
+    public void Cleanup() => CleanupAsync().GetAwaiter().GetResult();
+
+    private async Task SetupAsync()
+    {
+        _listener = await LoopbackListener.BindAsync(withPolicy: true);
+        _clients = HeldClients.Start(_listener.EndPoint, Connections);
+        // Accepted while the clients connect: Kestrel's backlog (512) is smaller than the count.
+        for (var i = 0; i < Connections; i++)
+            _accepted.Add(await _listener.Listener.AcceptAsync() ?? throw new InvalidOperationException("The listener was unbound."));
+        var held = await _clients.StandardOutput.ReadLineAsync();
+        if (held != $"held {Connections}")
+            throw new InvalidOperationException($"The client process said '{held}'.");
+
+        // This app's meter only.
+        var meterFactory = _listener.Services.GetRequiredService<IMeterFactory>();
+        _meterListener = new MeterListener
+        {
+            InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument.Name == "keepalive.connections" && instrument.Meter.Scope == meterFactory)
+                    listener.EnableMeasurementEvents(instrument);
+            },
+        };
+        _meterListener.SetMeasurementEventCallback<long>((_, value, _, _) => _observed += value);
+        _meterListener.Start();
+        if (Collect() != Connections)
+            throw new InvalidOperationException($"A collection counted {_observed} connections, not {Connections}.");
+    }
+
+    /// <summary>
+    /// The same collection timed by the CPU time of the collecting thread (<c>CLOCK_THREAD_CPUTIME_ID</c>) rather than
+    /// the wall clock: on a machine shared with other work (a load of 10 on 2 cores, here) the wall clock also counts
+    /// the time the thread waits for a core. Prints the median and the quartiles of <paramref name="collections"/>.
+    /// </summary>
+    public static async Task<int> PrintCpuTimeAsync(int connections, int collections)
+    {
+        var benchmark = new ConnectionGaugeBenchmarks { Connections = connections };
+        await benchmark.SetupAsync();
+        try
+        {
+            var times = new double[collections];
+            for (var i = 0; i < collections; i++)
+            {
+                var before = ThreadCpuTime();
+                benchmark.Collect();
+                times[i] = (ThreadCpuTime() - before).TotalMilliseconds;
+            }
+            Array.Sort(times);
+            Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"connections {connections}: CPU time per collection, median {times[collections / 2]:F3} ms, quartiles {times[collections / 4]:F3}-{times[collections * 3 / 4]:F3} ms, min {times[0]:F3} ms ({collections} collections)"));
+            return 0;
+        }
+        finally
+        {
+            await benchmark.CleanupAsync();
+        }
+    }
+
+    private static TimeSpan ThreadCpuTime()
+    {
+        const int ClockThreadCpuTime = 3; // CLOCK_THREAD_CPUTIME_ID, linux/time.h
+        if (ClockGetTime(ClockThreadCpuTime, out var now) != 0)
+            throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed.");
+        return TimeSpan.FromTicks(now.Seconds * TimeSpan.TicksPerSecond + now.Nanoseconds / 100);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "clock_gettime")]
+    private static extern int ClockGetTime(int clock, out TimeSpec time);
+
+    private readonly struct TimeSpec
+    {
+        public readonly long Seconds;
+        public readonly long Nanoseconds;
+    }
+
+    [Benchmark]
+    public long Collect()
+    {
+        _observed = 0;
+        _meterListener.RecordObservableInstruments();
+        return _observed;
+    }
+
+    private async Task CleanupAsync()
+    {
+        _meterListener.Dispose();
+        _clients.StandardInput.Close();
+        await _clients.WaitForExitAsync();
+        foreach (var connection in _accepted)
+            await connection.DisposeAsync();
+        _accepted.Clear();
+        await _listener.DisposeAsync();
+    }
+}

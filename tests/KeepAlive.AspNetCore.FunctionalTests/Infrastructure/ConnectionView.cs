@@ -1,0 +1,30 @@
+using System.Net;
+using System.Text.Json;
+
+namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+
+/// <summary>The connection view (<c>MapKeepAliveConnections</c>) as an operator's script reads it.</summary>
+internal static class ConnectionView
+{
+    /// <summary>GETs the view at <paramref name="address"/> (with its query, if any); fails unless it is a 200.</summary>
+    public static async Task<(IReadOnlyList<ViewedConnection> Connections, string Json)> ReadAsync(HttpClient client, Uri address)
+    {
+        using var response = await client.GetAsync(address, TestContext.Current.CancellationToken);
+        var json = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {address}: {(int)response.StatusCode} {json}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var view = JsonSerializer.Deserialize<ViewDocument>(json, JsonSerializerOptions.Web)!;
+        return (view.Connections, json);
+    }
+
+    private sealed record ViewDocument(IReadOnlyList<ViewedConnection> Connections);
+}
+
+internal sealed record ViewedConnection(
+    string ConnectionId, string RemoteEndPoint, string LocalEndPoint, string Policy, string? State, double? Silence,
+    double? LastDataReceived, double? Rtt, int? Probes, int? Retransmits, long? UnsentBytes, ViewedBounds Bounds)
+{
+    public IPAddress RemoteAddress => IPEndPoint.Parse(RemoteEndPoint).Address;
+}
+
+internal sealed record ViewedBounds(double? SilentIdlePeer, double? UnacknowledgedData, double? StalledReader);

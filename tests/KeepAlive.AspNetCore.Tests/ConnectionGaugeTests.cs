@@ -1,0 +1,151 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using KeepAlive.AspNetCore.Tests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+
+namespace KeepAlive.AspNetCore.Tests;
+
+/// <summary>
+/// <c>keepalive.connections</c> on a real host with live loopback clients: what an OpenTelemetry pipeline exports,
+/// and what a collection costs. (Vanished and stalled peers: the functional fault tests.)
+/// </summary>
+public class ConnectionGaugeTests
+{
+    private const string Instrument = "keepalive.connections";
+    private static readonly string[] States = ["responsive", "probing", "retransmitting", "zero_window"];
+
+    [Fact]
+    public async Task Open_connections_are_exported_by_state_and_every_state_stays_exported_at_zero_once_they_close()
+    {
+        var exported = new List<MetricSnapshot>();
+        using var meterProvider = Sdk.CreateMeterProviderBuilder()
+            .AddKeepAliveInstrumentation()
+            .AddInMemoryExporter(exported)
+            .Build();
+        await using var app = await StartAsync();
+        var (port, policies) = (Port(app), app.Services.GetRequiredService<KeepAlivePolicies>());
+
+        var clients = await ConnectAsync(port, 3);
+        await UntilAsync(() => policies.Count == 3);
+        var open = Export(meterProvider, exported, port);
+
+        Assert.Equal("{connection}", open.Metric.Unit);
+        Assert.Equal(MetricType.LongSumNonMonotonic, open.Metric.MetricType);
+        Assert.Equal(new Dictionary<string, long> { ["responsive"] = 3, ["probing"] = 0, ["retransmitting"] = 0, ["zero_window"] = 0 }, open.ByState);
+        Assert.All(open.Policies, policy => Assert.Equal("default", policy));
+
+        clients.ForEach(c => c.Dispose());
+        await UntilAsync(() => policies.Count == 0);
+
+        // Not left at 3 by a series that stopped being reported: a dashboard sees them go.
+        Assert.Equal(new Dictionary<string, long> { ["responsive"] = 0, ["probing"] = 0, ["retransmitting"] = 0, ["zero_window"] = 0 },
+            Export(meterProvider, exported, port).ByState);
+    }
+
+    [Fact]
+    public async Task A_collection_allocates_nothing_per_connection()
+    {
+        await using var app = await StartAsync();
+        var (port, policies) = (Port(app), app.Services.GetRequiredService<KeepAlivePolicies>());
+        var meterFactory = app.Services.GetRequiredService<IMeterFactory>();
+        long observed = 0;
+        using var listener = new MeterListener();
+        // This host's meter only: other tests' hosts run in parallel in this process.
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == Instrument && instrument.Meter.Scope == meterFactory)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => observed += value);
+        listener.Start();
+
+        var many = await ConnectAsync(port, 60);
+        await UntilAsync(() => policies.Count == 60);
+        var allocatedForMany = AllocatedByCollection(listener, ref observed, 60);
+        var few = many[..10];
+        many[10..].ForEach(c => c.Dispose());
+        await UntilAsync(() => policies.Count == 10);
+        var allocatedForFew = AllocatedByCollection(listener, ref observed, 10);
+
+        TestContext.Current.SendDiagnosticMessage($"one collection allocated {allocatedForMany} B over 60 connections, {allocatedForFew} B over 10");
+        // The same for 60 as for 10 (536 B here: the measurements of the four states); an object per connection would be 1,200 B more or so.
+        Assert.InRange(allocatedForMany - allocatedForFew, -64, 64);
+        few.ForEach(c => c.Dispose());
+    }
+
+    // Bytes allocated by one collection, after two to warm up (the series, and the pool's array for this many: the
+    // first collection sizes it); checks it counted them all.
+    private static long AllocatedByCollection(MeterListener listener, ref long observed, int connections)
+    {
+        listener.RecordObservableInstruments();
+        listener.RecordObservableInstruments();
+        observed = 0;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        listener.RecordObservableInstruments();
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(connections, observed);
+        return allocated;
+    }
+
+    private static async Task<WebApplication> StartAsync()
+    {
+        var app = TestHost.CreateBuilder(null, b => b.UseKeepAlivePolicy()).Build();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return app;
+    }
+
+    private static int Port(WebApplication app) =>
+        new Uri(app.Services.GetRequiredService<IServer>().Features.GetRequiredFeature<IServerAddressesFeature>().Addresses.First()).Port;
+
+    // Clients that connect and send nothing: Kestrel holds each under the policy from accept on.
+    private static async Task<List<Socket>> ConnectAsync(int port, int count)
+    {
+        var clients = new List<Socket>();
+        for (var i = 0; i < count; i++)
+        {
+            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            clients.Add(client);
+            await client.ConnectAsync(IPAddress.Loopback, port, TestContext.Current.CancellationToken);
+        }
+        return clients;
+    }
+
+    // One export (the in-memory exporter's snapshots copy it): this port's points of the instrument, by state.
+    private static (MetricSnapshot Metric, Dictionary<string, long> ByState, List<object?> Policies) Export(MeterProvider provider, List<MetricSnapshot> exported, int port)
+    {
+        var before = exported.Count;
+        provider.ForceFlush();
+        // The provider hears every host's meter of this name in the process: this export's points of this port.
+        var streams = exported.Skip(before).Where(m => m.Name == Instrument).ToList();
+        var points = streams.SelectMany(m => m.MetricPoints)
+            .Select(p => (Tags: Tags(p), Value: p.GetSumLong()))
+            .Where(p => Equals(p.Tags.GetValueOrDefault("server.port"), port))
+            .ToList();
+        Assert.Equal(States.Length, points.Count);
+        return (streams[0], points.ToDictionary(p => (string)p.Tags["keepalive.connection.state"]!, p => p.Value), [.. points.Select(p => p.Tags["keepalive.policy"])]);
+    }
+
+    private static Dictionary<string, object?> Tags(MetricPoint point)
+    {
+        var tags = new Dictionary<string, object?>();
+        foreach (var tag in point.Tags)
+            tags[tag.Key] = tag.Value;
+        return tags;
+    }
+
+    private static async Task UntilAsync(Func<bool> condition)
+    {
+        for (var waited = 0; !condition(); waited += 20)
+        {
+            Assert.True(waited < 10_000, "The server did not reach the expected number of open connections within 10 s.");
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+    }
+}
