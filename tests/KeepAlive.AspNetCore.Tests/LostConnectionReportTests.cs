@@ -24,7 +24,7 @@ public class LostConnectionReportTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var connection = (KeepAliveConnection)Policy(meterFactory).Apply(SocketConnection.Create(pair.Server), Endpoint);
 
-        connection.Abort(new ConnectionAbortedException("ending")); // TCP_INFO: established, nothing outstanding
+        Abort(connection); // TCP_INFO: established, nothing outstanding
         pair.Server.Dispose(); // as the transport does before it fails the output
         Assert.True(connection.OnKernelVerdict(new SocketException((int)SocketError.TimedOut)));
         await connection.DisposeAsync();
@@ -41,11 +41,19 @@ public class LostConnectionReportTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var connection = (KeepAliveConnection)Policy(meterFactory).Apply(SocketConnection.Create(pair.Server), Endpoint);
 
-        connection.Abort(new ConnectionAbortedException("ending"));
+        Abort(connection);
         Assert.False(connection.OnKernelVerdict(new SocketException((int)SocketError.ConnectionReset)));
         await connection.DisposeAsync();
 
         Assert.DoesNotContain(lost.GetMeasurementSnapshot(), m => m.Value != 0);
+    }
+
+    // DefaultConnectionContext cancels ConnectionClosed on the thread pool: wait for it before the test disposes the
+    // connection (and its token source), or the pool's Cancel meets a disposed source and takes the test host down.
+    private static void Abort(KeepAliveConnection connection)
+    {
+        connection.Abort(new ConnectionAbortedException("ending"));
+        Assert.True(SpinWait.SpinUntil(() => connection.ConnectionClosed.IsCancellationRequested, TimeSpan.FromSeconds(5)));
     }
 
     private static KeepAlivePolicy Policy(TestMeterFactory meterFactory) =>
