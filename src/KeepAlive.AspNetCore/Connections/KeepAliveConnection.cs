@@ -39,6 +39,9 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private bool _endedWindowClosed;
     private short _receiveError;
     private byte _state;
+    // While a write waits for the peer: a descriptor of the socket's own, through which a verdict the output meets first
+    // is read (the transport has closed its socket by then).
+    private SocketDescriptor _waitingWrite;
 
     /// <param name="inner">The transport's connection.</param>
     /// <param name="policy">The policy its socket has now.</param>
@@ -172,7 +175,23 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     public void End()
     {
         Report();
+        OnWriteDone();
         _registry?.Remove(this);
+    }
+
+    /// <summary>A write is about to wait for the peer (its window or the send buffer is full): keep a way to TCP_INFO.</summary>
+    internal void OnWriteWaiting()
+    {
+        if (!_waitingWrite.IsValid)
+            _waitingWrite = SocketDescriptor.Duplicate(Socket);
+    }
+
+    /// <summary>The waiting write is over.</summary>
+    internal void OnWriteDone()
+    {
+        var descriptor = _waitingWrite;
+        _waitingWrite = default;
+        descriptor.Close();
     }
 
     // Kestrel first reads the transport once it serves the connection (TLS or HTTP), after the endpoint's
@@ -223,7 +242,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     // verdict's even if the state has not caught up yet.
     private void ReadVerdict()
     {
-        if (TcpConnectionInfo.TryRead(Socket, out var info) &&
+        if ((TcpConnectionInfo.TryRead(Socket, out var info) || TcpConnectionInfo.TryRead(_waitingWrite, out info)) &&
             (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
             (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
         {
@@ -255,9 +274,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
             return false;
         if (_receiveError == 0)
             _receiveError = (short)exception.SocketErrorCode;
-        // The connection's ending looked normal to the input (the output took the error first): read TCP_INFO once more,
-        // if the socket is still there; the connection reports when it is disposed.
-        if (Volatile.Read(ref _state) == Ended && EndedInfo is null)
+        // The output took the error first: the transport has closed its socket, so TCP_INFO is read through the
+        // descriptor the waiting write kept, now, before that write lets it go. If the input had already seen a normal
+        // ending (Ended), the connection reports when it is disposed.
+        if (EndedInfo is null)
             ReadVerdict();
         return true;
     }

@@ -48,10 +48,13 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) 
         return write.IsCompletedSuccessfully ? write : AwaitAsync(write);
     }
 
-    // Only a flush that waits (the peer is slow to read) comes here; pooled, so waiting allocates nothing.
+    // Only a flush that waits (the peer is slow to read, or gone) comes here; pooled, so waiting allocates nothing. While
+    // it waits the connection keeps a descriptor of the socket's own: should the kernel give up on the peer, the send
+    // may take its error first, and the transport closes its socket before this flush fails.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<FlushResult> AwaitAsync(ValueTask<FlushResult> flush)
     {
+        connection.OnWriteWaiting();
         try
         {
             return await flush.ConfigureAwait(false);
@@ -59,6 +62,10 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) 
         catch (SocketException ex) when (connection.OnKernelVerdict(ex))
         {
             return Completed;
+        }
+        finally
+        {
+            connection.OnWriteDone();
         }
     }
 

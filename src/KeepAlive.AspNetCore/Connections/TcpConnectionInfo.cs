@@ -54,7 +54,22 @@ internal readonly record struct TcpConnectionInfo(
         {
             return false;
         }
-        if (length < MinimumLength)
+        return TryParse(buffer[..length], out info);
+    }
+
+    /// <summary>Reads TCP_INFO through a file descriptor of the socket's own (<see cref="SocketDescriptor"/>).</summary>
+    public static bool TryRead(SocketDescriptor descriptor, out TcpConnectionInfo info)
+    {
+        info = default;
+        Span<byte> buffer = stackalloc byte[Length];
+        return descriptor.TryGetOption((int)SocketOptionLevel.Tcp, TcpInfo, buffer, out var length) && TryParse(buffer[..length], out info);
+    }
+
+    // As much of struct tcp_info as the running kernel returned.
+    private static bool TryParse(ReadOnlySpan<byte> buffer, out TcpConnectionInfo info)
+    {
+        info = default;
+        if (buffer.Length < MinimumLength)
             return false;
         info = new TcpConnectionInfo(
             State: buffer[0],
@@ -65,8 +80,8 @@ internal readonly record struct TcpConnectionInfo(
             LastDataReceivedMilliseconds: MemoryMarshal.Read<uint>(buffer[52..]),
             LastAckReceivedMilliseconds: MemoryMarshal.Read<uint>(buffer[56..]),
             RttMicroseconds: MemoryMarshal.Read<uint>(buffer[68..]),
-            NotSentBytes: length >= 148 ? MemoryMarshal.Read<uint>(buffer[144..]) : 0,
-            SendWindow: length >= Length ? MemoryMarshal.Read<uint>(buffer[228..]) : null);
+            NotSentBytes: buffer.Length >= 148 ? MemoryMarshal.Read<uint>(buffer[144..]) : 0,
+            SendWindow: buffer.Length >= Length ? MemoryMarshal.Read<uint>(buffer[228..]) : null);
         return true;
     }
 }
