@@ -54,6 +54,18 @@ internal readonly record struct TcpConnectionInfo(
         {
             return false;
         }
+        return TryParse(buffer[..length], out info);
+    }
+
+    /// <summary>
+    /// Reads a <c>struct tcp_info</c> as the kernel gave it, from getsockopt or from a NETLINK_SOCK_DIAG dump's
+    /// INET_DIAG_INFO attribute (both copy the same struct, as long as the running kernel's, or the buffer's, is);
+    /// <see langword="false"/> when it is too short to hold the fields every kernel of the last decade has.
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> buffer, out TcpConnectionInfo info)
+    {
+        info = default;
+        var length = buffer.Length;
         if (length < MinimumLength)
             return false;
         info = new TcpConnectionInfo(
