@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using System.Runtime.InteropServices;
 
 namespace KeepAlive.AspNetCore;
 
@@ -39,30 +38,21 @@ internal readonly record struct TcpConnectionKey(UInt128 LocalAddress, UInt128 R
     /// address is the first 4 bytes of its 16.
     /// </summary>
     public static TcpConnectionKey FromInetDiagSockId(ReadOnlySpan<byte> sockId, bool ipv4) => new(
-        ipv4 ? Mapped(sockId.Slice(4, 4)) : MemoryMarshal.Read<UInt128>(sockId.Slice(4, 16)),
-        ipv4 ? Mapped(sockId.Slice(20, 4)) : MemoryMarshal.Read<UInt128>(sockId.Slice(20, 16)),
+        ipv4 ? Mapped(BinaryPrimitives.ReadUInt32BigEndian(sockId[4..])) : Address(sockId.Slice(4, 16)),
+        ipv4 ? Mapped(BinaryPrimitives.ReadUInt32BigEndian(sockId[20..])) : Address(sockId.Slice(20, 16)),
         BinaryPrimitives.ReadUInt16BigEndian(sockId),
         BinaryPrimitives.ReadUInt16BigEndian(sockId[2..]));
 
-    // The 16 bytes of the address (IPv4 as ::ffff:a.b.c.d) in network order, read as one number.
+    // An address as the number its 16 bytes (network order) spell, IPv4 as ::ffff:a.b.c.d: no copy, on either byte order.
     private static UInt128 Mapped(IPAddress address)
     {
         Span<byte> bytes = stackalloc byte[16];
-        if (address.AddressFamily == AddressFamily.InterNetwork)
-        {
-            address.TryWriteBytes(bytes[12..], out _);
-            return Mapped(bytes[12..]);
-        }
-        address.TryWriteBytes(bytes, out _);
-        return MemoryMarshal.Read<UInt128>(bytes);
+        address.TryWriteBytes(bytes, out var written);
+        return written == 4 ? Mapped(BinaryPrimitives.ReadUInt32BigEndian(bytes)) : Address(bytes);
     }
 
-    private static UInt128 Mapped(ReadOnlySpan<byte> ipv4)
-    {
-        Span<byte> bytes = stackalloc byte[16];
-        bytes.Clear();
-        bytes[10] = bytes[11] = 0xff;
-        ipv4.CopyTo(bytes[12..]);
-        return MemoryMarshal.Read<UInt128>(bytes);
-    }
+    private static UInt128 Address(ReadOnlySpan<byte> ipv6) =>
+        new(BinaryPrimitives.ReadUInt64BigEndian(ipv6), BinaryPrimitives.ReadUInt64BigEndian(ipv6[8..]));
+
+    private static UInt128 Mapped(uint ipv4) => new(0, 0xFFFF_0000_0000UL | ipv4);
 }
