@@ -4,23 +4,21 @@ namespace KeepAlive.AspNetCore;
 
 /// <summary>
 /// TCP_INFO of many connections for one collection: with NETLINK_SOCK_DIAG dumps (<see cref="InetDiagTcpDump"/>), one
-/// per address family and listening port, matched to the sockets by addresses and ports; with one getsockopt per
-/// socket where netlink is unavailable or a dump fails. Not thread-safe: its owner reads under its own lock.
+/// per address family, matched to the sockets by addresses and ports; with one getsockopt per socket where netlink is
+/// unavailable or a dump fails. Not thread-safe: its owner reads under its own lock.
 /// </summary>
 /// <remarks>
-/// Only the sockets whose local port is one of the connections' (the listening ports) are dumped: the kernel still walks
-/// the namespace's TCP table, but fills and sends no tcp_info for the others (the clients' ends on a loopback test,
-/// other servers). With more than <see cref="MaxPorts"/> ports in one family, that family's dump takes every port and
-/// skips the sockets it does not know. The index of keys is kept between collections (cleared, its capacity kept), so a
-/// collection allocates nothing per connection.
+/// Each dump walks the kernel's whole table of connected TCP sockets (262,144 buckets here, 2 MiB: about 2 ms on the
+/// machine of docs/benchmarks.md, whatever the number of connections), so there is one per address family, never one
+/// per port. Where all of a family's connections share one local port (one listening port, the common case) the dump
+/// asks for that port only: the kernel then fills and sends no tcp_info for the other sockets (the clients' ends on a
+/// loopback test, other servers). With several ports it takes every socket of the family and skips the ones it does
+/// not know. The index of keys is kept between collections (cleared, its capacity kept), so a collection allocates
+/// nothing per connection.
 /// </remarks>
 internal sealed class TcpInfoBatchReader
 {
-    private const int MaxPorts = 8;
-
     private readonly Dictionary<TcpConnectionKey, int> _indexes = [];
-    private readonly ushort[] _ipv4Ports = new ushort[MaxPorts];
-    private readonly ushort[] _ipv6Ports = new ushort[MaxPorts];
 
     /// <summary>
     /// Reads the TCP_INFO of each of <paramref name="sockets"/> into <paramref name="infos"/> at its index; an entry
@@ -37,7 +35,8 @@ internal sealed class TcpInfoBatchReader
         }
 
         _indexes.Clear();
-        int ipv4Ports = 0, ipv6Ports = 0;
+        var ipv4 = new PortFilter();
+        var ipv6 = new PortFilter();
         for (var i = 0; i < sockets.Length; i++)
         {
             var socket = sockets[i];
@@ -48,38 +47,16 @@ internal sealed class TcpInfoBatchReader
                 continue;
             }
             if (socket.AddressFamily == AddressFamily.InterNetworkV6)
-                AddPort(_ipv6Ports, ref ipv6Ports, key.LocalPort);
+                ipv6.Add(key.LocalPort);
             else
-                AddPort(_ipv4Ports, ref ipv4Ports, key.LocalPort);
+                ipv4.Add(key.LocalPort);
         }
 
-        var ipv4Failed = !Dump(ipv6: false, _ipv4Ports, ipv4Ports, infos);
-        var ipv6Failed = !Dump(ipv6: true, _ipv6Ports, ipv6Ports, infos);
+        var ipv4Failed = ipv4.Any && !InetDiagTcpDump.TryDump(ipv6: false, ipv4.Port, _indexes, infos);
+        var ipv6Failed = ipv6.Any && !InetDiagTcpDump.TryDump(ipv6: true, ipv6.Port, _indexes, infos);
         if (ipv4Failed || ipv6Failed)
             ReadEach(sockets, infos, ipv4Failed, ipv6Failed);
         _indexes.Clear();
-    }
-
-    // Every listening port of a family (count > MaxPorts: port 0, all of them); true if every dump succeeded.
-    private bool Dump(bool ipv6, ushort[] ports, int count, Span<TcpConnectionInfo> infos)
-    {
-        if (count > MaxPorts)
-            return InetDiagTcpDump.TryDump(ipv6, localPort: 0, _indexes, infos);
-        for (var i = 0; i < count; i++)
-        {
-            if (!InetDiagTcpDump.TryDump(ipv6, ports[i], _indexes, infos))
-                return false;
-        }
-        return true;
-    }
-
-    private static void AddPort(ushort[] ports, ref int count, ushort port)
-    {
-        if (count > MaxPorts || ports.AsSpan(0, count).Contains(port))
-            return;
-        if (count < MaxPorts)
-            ports[count] = port;
-        count++;
     }
 
     // getsockopt for the sockets of the families asked for that have no TCP_INFO yet.
@@ -89,6 +66,30 @@ internal sealed class TcpInfoBatchReader
         {
             if (infos[i].State == 0 && (sockets[i].AddressFamily == AddressFamily.InterNetworkV6 ? ipv6 : ipv4))
                 TcpConnectionInfo.TryRead(sockets[i], out infos[i]);
+        }
+    }
+
+    /// <summary>The local port a family's dump asks for: the one its connections share, or 0 (any) if they have several.</summary>
+    private struct PortFilter
+    {
+        private ushort _port;
+        private bool _several;
+
+        public bool Any { get; private set; }
+
+        public readonly ushort Port => _several ? (ushort)0 : _port;
+
+        public void Add(ushort port)
+        {
+            if (!Any)
+            {
+                Any = true;
+                _port = port;
+            }
+            else if (port != _port)
+            {
+                _several = true;
+            }
         }
     }
 }
