@@ -23,13 +23,14 @@ public class TcpInfoBatchReaderTests
                 pairs.Add(await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback));
             // What Kestrel accepts on [::] from an IPv4 client: an IPv6 socket with IPv4-mapped addresses.
             var dualStack = await DualStackPairAsync();
+            pairs.Add(dualStack);
             var stalled = await LoopbackTcpPair.ConnectAsync();
             var gone = await LoopbackTcpPair.ConnectAsync();
             pairs.AddRange([stalled, gone]);
             await StallAsync(stalled);
             gone.Dispose();
 
-            Socket[] sockets = [.. pairs.Select(p => p.Server), dualStack.Server];
+            Socket[] sockets = [.. pairs.Select(p => p.Server)];
             var reader = new TcpInfoBatchReader();
             var byGetsockopt = new TcpConnectionInfo[sockets.Length];
             var byNetlink = new TcpConnectionInfo[sockets.Length];
@@ -67,7 +68,6 @@ public class TcpInfoBatchReaderTests
             var stalledInfo = byNetlink[pairs.IndexOf(stalled)];
             Assert.Equal(ConnectionState.ZeroWindow, ConnectionStateClassifier.Of(stalledInfo));
             Assert.True(stalledInfo.NotSentBytes > 0);
-            dualStack.Dispose();
         }
         finally
         {
