@@ -65,11 +65,16 @@ internal readonly record struct TcpConnectionInfo(
         return descriptor.TryGetOption((int)SocketOptionLevel.Tcp, TcpInfo, buffer, out var length) && TryParse(buffer[..length], out info);
     }
 
-    // As much of struct tcp_info as the running kernel returned.
-    private static bool TryParse(ReadOnlySpan<byte> buffer, out TcpConnectionInfo info)
+    /// <summary>
+    /// Reads a <c>struct tcp_info</c> as the kernel gave it, from getsockopt or from a NETLINK_SOCK_DIAG dump's
+    /// INET_DIAG_INFO attribute (both copy the same struct, as long as the running kernel's, or the buffer's, is);
+    /// <see langword="false"/> when it is too short to hold the fields every kernel of the last decade has.
+    /// </summary>
+    public static bool TryParse(ReadOnlySpan<byte> buffer, out TcpConnectionInfo info)
     {
         info = default;
-        if (buffer.Length < MinimumLength)
+        var length = buffer.Length;
+        if (length < MinimumLength)
             return false;
         info = new TcpConnectionInfo(
             State: buffer[0],

@@ -19,6 +19,9 @@ internal sealed class LoopbackTcpPair : IDisposable
 
     public Socket Server { get; }
 
+    /// <summary>A pair connected otherwise (a dual-stack listener, say).</summary>
+    public static LoopbackTcpPair Of(Socket client, Socket server) => new(client, server);
+
     /// <param name="address">The loopback address to use; 127.0.0.1 when not given.</param>
     public static async Task<LoopbackTcpPair> ConnectAsync(IPAddress? address = null)
     {
