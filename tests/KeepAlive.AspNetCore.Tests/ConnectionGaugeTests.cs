@@ -13,9 +13,17 @@ using OpenTelemetry.Metrics;
 namespace KeepAlive.AspNetCore.Tests;
 
 /// <summary>
+/// Runs alone: its OpenTelemetry provider hears the meter of every host in the process, and once, among the hosts of
+/// the tests running beside it, exported none of this test's points (a CI run under load).
+/// </summary>
+[CollectionDefinition(nameof(ConnectionGaugeTests), DisableParallelization = true)]
+public sealed class ConnectionGaugeCollection;
+
+/// <summary>
 /// <c>keepalive.connections</c> on a real host with live loopback clients: what an OpenTelemetry pipeline exports,
 /// and what a collection costs. (Vanished and stalled peers: the functional fault tests.)
 /// </summary>
+[Collection(nameof(ConnectionGaugeTests))]
 public class ConnectionGaugeTests
 {
     private const string Instrument = "keepalive.connections";
