@@ -100,13 +100,6 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
     }
 
-    /// <summary>The open connections under a policy, now (for diagnostics and tests).</summary>
-    public List<KeepAliveConnection> Snapshot()
-    {
-        lock (_lock)
-            return OpenConnections();
-    }
-
     /// <summary>The number of open connections under a policy (for tests and diagnostics).</summary>
     public int Count
     {

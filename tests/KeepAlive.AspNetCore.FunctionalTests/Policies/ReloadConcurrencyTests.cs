@@ -58,9 +58,9 @@ public sealed class ReloadConcurrencyTests : IDisposable
             // gives now (a connection accepted under an earlier default, or pushed back to it over a route's, would not),
             // and its socket has that policy's options whole.
             var policies = app.App.Services.GetRequiredService<KeepAlivePolicies>();
-            var open = policies.Snapshot();
+            using var open = OpenConnectionSnapshot.Take(policies, clients.Count);
             Assert.True(open.Count >= clients.Count, $"{open.Count} open connections under a policy, {clients.Count} clients");
-            foreach (var connection in open)
+            foreach (var connection in open.Connections)
             {
                 Assert.Same(connection.PolicySource!(), connection.Policy);
                 Assert.True(connection.Policy.IsSetOn(connection.Socket), $"{connection.ConnectionId}: the socket lacks options of {connection.Policy.Name}: {KernelSocketOptions.Read(connection.Socket)}");
@@ -106,7 +106,8 @@ public sealed class ReloadConcurrencyTests : IDisposable
             var read = await SocketReadBack.ReadAsync(client, app.BaseAddress, "/socket", HttpVersion.Version20);
             Assert.True(read == streaming || read == fast, $"Round {round}: the connection has a mix of two policies: {read}");
         }
-        var open = Assert.Single(app.App.Services.GetRequiredService<KeepAlivePolicies>().Snapshot());
+        using var snapshot = OpenConnectionSnapshot.Take(app.App.Services.GetRequiredService<KeepAlivePolicies>(), 1);
+        var open = Assert.Single(snapshot.Connections.ToArray());
         Assert.True(open.Policy.IsSetOn(open.Socket));
     }
 
