@@ -9,7 +9,7 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 /// <summary>
 /// One collection of <c>keepalive.connections</c> (what an exporter's scrape costs) over <see cref="Connections"/>
 /// held loopback connections accepted through the library's decorator: a pointer copy of the open connections under
-/// the registry's lock, then one TCP_INFO getsockopt per connection and the counts. The collection runs synchronously
+/// the registry's lock, then their states (one socket dump from 1,000 connections, one getsockopt each below) and the counts. The collection runs synchronously
 /// on the calling thread, so its time is its CPU time. The clients are in another process (<see cref="HeldClients"/>).
 /// </summary>
 [MemoryDiagnoser]
@@ -64,7 +64,10 @@ public class ConnectionGaugeBenchmarks
     /// <summary>
     /// The same collection timed by the CPU time of the collecting thread (<c>CLOCK_THREAD_CPUTIME_ID</c>) rather than
     /// the wall clock: on a machine shared with other work (a load of 10 on 2 cores, here) the wall clock also counts
-    /// the time the thread waits for a core. Prints the median and the quartiles of <paramref name="collections"/>.
+    /// the time the thread waits for a core. Each collection alternates with the socket dump it makes, alone (the same
+    /// NETLINK_SOCK_DIAG request, its replies received and nothing matched): what the kernel costs, so the library's
+    /// own share reads off the same run however loaded the machine is. Prints the medians and quartiles of
+    /// <paramref name="collections"/> of each.
     /// </summary>
     public static async Task<int> PrintCpuTimeAsync(int connections, int collections)
     {
@@ -72,22 +75,36 @@ public class ConnectionGaugeBenchmarks
         await benchmark.SetupAsync();
         try
         {
+            var port = (ushort)benchmark._listener.EndPoint.Port;
+            var nothing = new Dictionary<TcpConnectionKey, int>();
+            var states = new ConnectionState?[1];
             var times = new double[collections];
+            var dumpTimes = new double[collections];
             for (var i = 0; i < collections; i++)
             {
                 var before = ThreadCpuTime();
                 benchmark.Collect();
-                times[i] = (ThreadCpuTime() - before).TotalMilliseconds;
+                var between = ThreadCpuTime();
+                if (connections >= KeepAliveConnectionGauge.NetlinkFrom && !InetDiagTcpDump.TryReadStates(port, nothing, states))
+                    throw new InvalidOperationException("The socket dump failed.");
+                times[i] = (between - before).TotalMilliseconds;
+                dumpTimes[i] = (ThreadCpuTime() - between).TotalMilliseconds;
             }
-            Array.Sort(times);
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"connections {connections}: CPU time per collection, median {times[collections / 2]:F3} ms, quartiles {times[collections / 4]:F3}-{times[collections * 3 / 4]:F3} ms, min {times[0]:F3} ms ({collections} collections)"));
+                $"connections {connections}: CPU time per collection {Quartiles(times)}; the socket dump alone {(connections >= KeepAliveConnectionGauge.NetlinkFrom ? Quartiles(dumpTimes) : "(not used below " + KeepAliveConnectionGauge.NetlinkFrom + ")")} ({collections} collections)"));
             return 0;
         }
         finally
         {
             await benchmark.CleanupAsync();
         }
+    }
+
+    private static string Quartiles(double[] times)
+    {
+        Array.Sort(times);
+        return string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"median {times[times.Length / 2]:F3} ms (quartiles {times[times.Length / 4]:F3}-{times[times.Length * 3 / 4]:F3}, min {times[0]:F3})");
     }
 
     private static TimeSpan ThreadCpuTime()

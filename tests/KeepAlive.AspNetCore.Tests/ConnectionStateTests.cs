@@ -1,8 +1,9 @@
 namespace KeepAlive.AspNetCore.Tests;
 
 /// <summary>
-/// How TCP_INFO of an open connection becomes the state an operator sees on <c>keepalive.connections</c> and in the
-/// connection view. The fields are as Linux reports them in each case (measured in FACTS.md and the fault tests).
+/// How TCP_INFO of an open connection, or the timer a socket dump reports for it, becomes the state an operator sees on
+/// <c>keepalive.connections</c> and in the connection view. The fields are as Linux reports them in each case (measured
+/// in FACTS.md and the fault tests, which compare the two readings on peers really gone).
 /// </summary>
 public class ConnectionStateTests
 {
@@ -25,6 +26,24 @@ public class ConnectionStateTests
         var info = Established(retransmits, probes, unacked, notSent, window);
 
         Assert.Equal(expected, ConnectionStateClassifier.Of(info).ToAttribute());
+    }
+
+    [Theory]
+    // No timer (keepalive off, nothing in flight), or a healthy peer's: the keepalive timer with no probe out, the
+    // retransmission timer with no timeout yet (data in flight, or a loss probe).
+    [InlineData(0, 0, "responsive")]
+    [InlineData(2, 0, "responsive")]
+    [InlineData(1, 0, "responsive")]
+    [InlineData(2, 2, "probing")]
+    [InlineData(1, 3, "retransmitting")]
+    // The zero-window probe timer, its probes answered (a live peer that stopped reading) or not.
+    [InlineData(4, 0, "zero_window")]
+    [InlineData(4, 5, "zero_window")]
+    // TIME_WAIT's timer: never asked for, and not a state of a held connection.
+    [InlineData(3, 0, "responsive")]
+    public void The_state_follows_the_timer_the_kernel_runs_as_a_socket_dump_reports_it(byte timer, byte count, string expected)
+    {
+        Assert.Equal(expected, ConnectionStateClassifier.Of(timer, count).ToAttribute());
     }
 
     [Fact]

@@ -24,11 +24,11 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
     // Two exporters may collect at once; each collection walks every connection, so they take turns.
     private readonly Lock _lock = new();
     private readonly Dictionary<(KeepAliveEndpoint Endpoint, string Policy), Series> _series = [];
-    // TCP_INFO of every connection in a few NETLINK_SOCK_DIAG dumps rather than a getsockopt each (see its remarks).
-    private readonly TcpInfoBatchReader _reader = new();
+    // The states of every connection in one NETLINK_SOCK_DIAG dump rather than a getsockopt each (see its remarks).
+    private readonly ConnectionStateReader _reader = new();
 
     // A dump walks the kernel's whole table of TCP sockets, about 2 ms whatever the count; a getsockopt costs 0.35 to
-    // 1.7 us: the dump pays from about a thousand connections (the two measured the same at 1,000, docs/benchmarks.md).
+    // 1.7 us: the dump pays from about a thousand connections (docs/benchmarks.md).
     internal const int NetlinkFrom = 1000;
     private int _lastCount;
 
@@ -43,14 +43,14 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
             _lastCount = snapshot.Count;
             var connections = snapshot.Connections;
             var sockets = s_hasStates ? ArrayPool<Socket>.Shared.Rent(connections.Length) : null;
-            var infos = s_hasStates ? ArrayPool<TcpConnectionInfo>.Shared.Rent(connections.Length) : null;
+            var states = s_hasStates ? ArrayPool<ConnectionState?>.Shared.Rent(connections.Length) : null;
             try
             {
-                if (sockets is not null && infos is not null)
+                if (sockets is not null && states is not null)
                 {
                     for (var i = 0; i < connections.Length; i++)
                         sockets[i] = connections[i].Socket;
-                    _reader.Read(sockets.AsSpan(0, connections.Length), infos, useNetlink: connections.Length >= NetlinkFrom);
+                    _reader.Read(sockets.AsSpan(0, connections.Length), states, useNetlink: connections.Length >= NetlinkFrom);
                 }
 
                 Series? last = null;
@@ -62,10 +62,10 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
                     var policy = connection.Policy.Name;
                     var series = last is not null && last.Endpoint == endpoint && ReferenceEquals(last.Policy, policy) ? last : Find(endpoint, policy);
                     last = series;
-                    if (infos is null)
+                    if (states is null)
                         series.Counts[0]++;
-                    else if (infos[i].State != 0)
-                        series.Counts[(int)ConnectionStateClassifier.Of(infos[i])]++;
+                    else if (states[i] is { } state)
+                        series.Counts[(int)state]++;
                     // else: closed while we looked, on its way out of the list.
                 }
             }
@@ -77,8 +77,8 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
                     sockets.AsSpan(0, connections.Length).Clear();
                     ArrayPool<Socket>.Shared.Return(sockets);
                 }
-                if (infos is not null)
-                    ArrayPool<TcpConnectionInfo>.Shared.Return(infos);
+                if (states is not null)
+                    ArrayPool<ConnectionState?>.Shared.Return(states);
             }
 
             var measurements = new Measurement<long>[_series.Count * (s_hasStates ? ConnectionStateClassifier.States.Count : 1)];

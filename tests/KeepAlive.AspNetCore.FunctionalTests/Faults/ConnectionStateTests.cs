@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
@@ -178,8 +180,15 @@ public class ConnectionStateTests
             var collected = await UntilAsync(state, count, since, Bound);
             MeasuredTime.Report($"{what} -> gauge at {count} {state}", Stopwatch.GetElapsedTime(since), Bound);
             output?.WriteLine($"gauge before the verdict: {ConnectionGauge.Describe(collected)}");
+            // From a thousand connections the gauge reads the kernel's timers in one socket dump instead: it must see
+            // the same, here where the peers are really gone.
+            var byGetsockopt = ReadStates(useNetlink: false);
+            var byDump = ReadStates(useNetlink: true);
             var (listed, json) = await ConnectionView.ReadAsync(_http, View(state));
             Assert.True(Stopwatch.GetElapsedTime(since) < Bound, "The view was read after the verdict could have come; the machine is too slow for this test.");
+            output?.WriteLine($"states by getsockopt: {ConnectionGauge.Describe(byGetsockopt)}; by the socket dump: {ConnectionGauge.Describe(byDump)}");
+            Assert.Equal(count, ConnectionGauge.Of(byGetsockopt, state));
+            Assert.Equal(byGetsockopt, byDump);
             output?.WriteLine($"view ?state={state}: {Excerpt(json)}");
             Assert.Equal(count, listed.Count);
             Assert.All(listed, c => Assert.Equal(state, c.State));
@@ -205,6 +214,19 @@ public class ConnectionStateTests
             Assert.Equal(0, ConnectionGauge.Of(after, "zero_window"));
             Assert.Empty(await ViewAsync(state));
             Assert.DoesNotContain(await ViewAsync(), c => c.RemoteAddress.Equals(peers));
+        }
+
+        /// <summary>The states of the app's open connections as <see cref="ConnectionStateReader"/> reads them one way or the other: state -> connections.</summary>
+        public IReadOnlyDictionary<string, long> ReadStates(bool useNetlink)
+        {
+            using var snapshot = OpenConnectionSnapshot.Take(App.App.Services.GetRequiredService<KeepAlivePolicies>(), 64);
+            var sockets = new Socket[snapshot.Count];
+            for (var i = 0; i < sockets.Length; i++)
+                sockets[i] = snapshot.Connections[i].Socket;
+            var states = new ConnectionState?[sockets.Length];
+            new ConnectionStateReader().Read(sockets, states, useNetlink);
+            Assert.True(!useNetlink || InetDiagTcpDump.IsAvailable, "NETLINK_SOCK_DIAG is unavailable here.");
+            return states.Where(s => s is not null).GroupBy(s => s!.Value.ToAttribute()).ToDictionary(g => g.Key, g => (long)g.Count());
         }
 
         public async ValueTask DisposeAsync()
