@@ -65,8 +65,8 @@ public class ConnectionGaugeBenchmarks
     /// The same collection timed by the CPU time of the collecting thread (<c>CLOCK_THREAD_CPUTIME_ID</c>) rather than
     /// the wall clock: on a machine shared with other work (a load of 10 on 2 cores, here) the wall clock also counts
     /// the time the thread waits for a core. Each collection alternates with the socket dump it makes, alone (the same
-    /// NETLINK_SOCK_DIAG request, its replies received and nothing matched): what the kernel costs, so the library's
-    /// own share reads off the same run however loaded the machine is. Prints the medians and quartiles of
+    /// NETLINK_SOCK_DIAG request, its replies received and nothing matched), in turn before and after it: what the
+    /// kernel costs, so the library's own share reads off the same run however loaded the machine is. Prints the medians and quartiles of
     /// <paramref name="collections"/> of each.
     /// </summary>
     public static async Task<int> PrintCpuTimeAsync(int connections, int collections)
@@ -82,22 +82,35 @@ public class ConnectionGaugeBenchmarks
             var dumpTimes = new double[collections];
             for (var i = 0; i < collections; i++)
             {
-                var before = ThreadCpuTime();
-                benchmark.Collect();
-                var between = ThreadCpuTime();
-                if (connections >= KeepAliveConnectionGauge.NetlinkFrom && !InetDiagTcpDump.TryReadStates(port, nothing, states))
-                    throw new InvalidOperationException("The socket dump failed.");
-                times[i] = (between - before).TotalMilliseconds;
-                dumpTimes[i] = (ThreadCpuTime() - between).TotalMilliseconds;
+                // In turn first and second: the one that follows finds the kernel's socket structures in the caches.
+                if (i % 2 == 0)
+                    times[i] = Time(() => benchmark.Collect());
+                dumpTimes[i] = connections < KeepAliveConnectionGauge.NetlinkFrom ? 0 : Time(() =>
+                {
+                    if (!InetDiagTcpDump.TryReadStates(port, nothing, states))
+                        throw new InvalidOperationException("The socket dump failed.");
+                });
+                if (i % 2 == 1)
+                    times[i] = Time(() => benchmark.Collect());
             }
+            // The library's own share, pair by pair: a moment of load shifts both of a pair alike.
+            var shares = times.Zip(dumpTimes, (time, dump) => time - dump).ToArray();
+            var dumped = connections >= KeepAliveConnectionGauge.NetlinkFrom;
             Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"connections {connections}: CPU time per collection {Quartiles(times)}; the socket dump alone {(connections >= KeepAliveConnectionGauge.NetlinkFrom ? Quartiles(dumpTimes) : "(not used below " + KeepAliveConnectionGauge.NetlinkFrom + ")")} ({collections} collections)"));
+                $"connections {connections}: CPU time per collection {Quartiles(times)}; the socket dump alone {(dumped ? Quartiles(dumpTimes) : "(not used below " + KeepAliveConnectionGauge.NetlinkFrom + ")")}; the rest, pair by pair {(dumped ? Quartiles(shares) : "-")} ({collections} collections)"));
             return 0;
         }
         finally
         {
             await benchmark.CleanupAsync();
         }
+    }
+
+    private static double Time(Action action)
+    {
+        var before = ThreadCpuTime();
+        action();
+        return (ThreadCpuTime() - before).TotalMilliseconds;
     }
 
     private static string Quartiles(double[] times)
