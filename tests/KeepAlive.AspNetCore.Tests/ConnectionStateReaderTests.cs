@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
+using Microsoft.Extensions.Logging.Testing;
 
 namespace KeepAlive.AspNetCore.Tests;
 
@@ -8,10 +10,13 @@ namespace KeepAlive.AspNetCore.Tests;
 /// From a thousand connections the gauge reads their states in one NETLINK_SOCK_DIAG dump, matched by addresses and
 /// ports, and from the kernel's timers rather than TCP_INFO; it must see what one getsockopt(TCP_INFO) per socket sees,
 /// or the dashboard would show other states than the connection view. (Probing and retransmitting need a vanished
-/// peer: the fault tests compare the two readings there.)
+/// peer: the fault tests compare the two readings there.) It names each connection by its socket's own addresses, kept
+/// from accept, whatever a connection middleware makes of <c>RemoteEndPoint</c>.
 /// </summary>
 public class ConnectionStateReaderTests
 {
+    private static readonly KeepAliveEndpoint Endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080));
+
     [Fact]
     public async Task A_dump_reads_the_same_state_as_getsockopt_for_each_connection_of_either_family_and_none_for_one_gone()
     {
@@ -30,29 +35,35 @@ public class ConnectionStateReaderTests
             var gone = await LoopbackTcpPair.ConnectAsync();
             pairs.AddRange([stalled, gone]);
             await StallAsync(stalled);
+            using var meterFactory = new TestMeterFactory();
+            var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), new FakeLogger());
+            KeepAliveConnection[] connections = [.. pairs.Select(p => (KeepAliveConnection)policy.Apply(SocketConnection.Create(p.Server), Endpoint))];
+            // What a PROXY protocol middleware does: the app sees the client behind the proxy; the kernel still knows the
+            // socket by its own addresses, and so must the reader.
+            var proxied = connections[1];
+            proxied.RemoteEndPoint = new IPEndPoint(IPAddress.Parse("203.0.113.7"), 40_000);
             gone.Dispose();
 
-            Socket[] sockets = [.. pairs.Select(p => p.Server)];
             var reader = new ConnectionStateReader();
-            var byGetsockopt = new ConnectionState?[sockets.Length];
-            var byNetlink = new ConnectionState?[sockets.Length];
-            reader.Read(sockets, byGetsockopt, useNetlink: false);
-            reader.Read(sockets, byNetlink);
+            var byGetsockopt = new ConnectionState?[connections.Length];
+            var byNetlink = new ConnectionState?[connections.Length];
+            reader.Read(connections, byGetsockopt, useNetlink: false);
+            reader.Read(connections, byNetlink);
 
             Assert.True(InetDiagTcpDump.IsAvailable, "NETLINK_SOCK_DIAG is unavailable here: the comparison would be getsockopt with itself.");
-            var expected = sockets.Select(s => s == gone.Server ? (ConnectionState?)null : s == stalled.Server ? ConnectionState.ZeroWindow : ConnectionState.Responsive);
+            var expected = pairs.Select(p => p == gone ? (ConnectionState?)null : p == stalled ? ConnectionState.ZeroWindow : ConnectionState.Responsive);
             Assert.Equal(expected, byGetsockopt);
             Assert.Equal(expected, byNetlink);
 
             // And the dump itself answered, for both families in one (a failed one would have fallen back to
             // getsockopt, unseen above): the listeners' ports differ, so it asks for every local port.
             var indexes = new Dictionary<TcpConnectionKey, int>();
-            for (var i = 0; i < sockets.Length; i++)
+            for (var i = 0; i < connections.Length; i++)
             {
-                if (sockets[i] != gone.Server && TcpConnectionKey.TryCreate(sockets[i], out var key))
+                if (pairs[i] != gone && TcpConnectionKey.TryCreate(connections[i].SocketLocalEndPoint, connections[i].SocketRemoteEndPoint, out var key))
                     indexes.Add(key, i);
             }
-            var dumped = new ConnectionState?[sockets.Length];
+            var dumped = new ConnectionState?[connections.Length];
             Assert.True(InetDiagTcpDump.TryReadStates(localPort: 0, indexes, dumped));
             Assert.Equal(expected, dumped);
         }

@@ -138,7 +138,7 @@ internal sealed partial class KeepAlivePolicy
 
         if (inherited != InheritedOptions.This)
             SetOptions(inherited == InheritedOptions.None ? _socketOptions : _overrideOptions, socket, connection, endpoint);
-        return new KeepAliveConnection(connection, this, endpoint, _registry, source);
+        return new KeepAliveConnection(connection, socket, this, endpoint, _registry, source);
     }
 
     /// <summary>

@@ -44,13 +44,24 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private SocketDescriptor _waitingWrite;
 
     /// <param name="inner">The transport's connection.</param>
+    /// <param name="socket">Its socket.</param>
     /// <param name="policy">The policy its socket has now.</param>
     /// <param name="endpoint">Where it was accepted.</param>
     /// <param name="registry">Tracks it for reloads (and gives it the policy in force once it is tracked); none for a policy set in code.</param>
     /// <param name="source">Where its policy comes from (see <see cref="PolicySource"/>).</param>
-    public KeepAliveConnection(ConnectionContext inner, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry, Func<KeepAlivePolicy?>? source)
+    public KeepAliveConnection(ConnectionContext inner, Socket socket, KeepAlivePolicy policy, KeepAliveEndpoint endpoint, KeepAlivePolicies? registry, Func<KeepAlivePolicy?>? source)
     {
         _inner = inner;
+        // The base class's own fields, which the overrides below leave unused (see SocketLocalEndPoint).
+        try
+        {
+            base.LocalEndPoint = socket.LocalEndPoint;
+            base.RemoteEndPoint = socket.RemoteEndPoint;
+        }
+        catch (Exception ex) when (ex is ObjectDisposedException or SocketException)
+        {
+            // Gone already: without end points the gauge reads it with getsockopt, which finds it gone.
+        }
         Policy = policy;
         PolicySource = source;
         _endpoint = endpoint;
@@ -146,6 +157,18 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         get => _inner.ConnectionClosed;
         set => _inner.ConnectionClosed = value;
     }
+
+    /// <summary>
+    /// The socket's own end points, as accepted: the addresses and ports the kernel knows the connection by, which
+    /// <see cref="RemoteEndPoint"/> stops being once a connection middleware changes it (one for the PROXY protocol,
+    /// say). Kept in <see cref="BaseConnectionContext"/>'s fields for the end points, which the overrides below leave
+    /// unused, so they cost nothing per connection; <c>keepalive.connections</c> matches the kernel's socket dump by
+    /// them without reaching the socket (<see cref="ConnectionStateReader"/>).
+    /// </summary>
+    internal EndPoint? SocketLocalEndPoint => base.LocalEndPoint;
+
+    /// <inheritdoc cref="SocketLocalEndPoint"/>
+    internal EndPoint? SocketRemoteEndPoint => base.RemoteEndPoint;
 
     public override EndPoint? LocalEndPoint
     {

@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Net;
-using System.Net.Sockets;
 
 namespace KeepAlive.AspNetCore;
 
@@ -12,24 +11,19 @@ namespace KeepAlive.AspNetCore;
 internal readonly record struct TcpConnectionKey(UInt128 LocalAddress, UInt128 RemoteAddress, ushort LocalPort, ushort RemotePort)
 {
     /// <summary>
-    /// The key of <paramref name="socket"/>'s connection, from its end points (which .NET caches once read: the socket
-    /// transport reads both at accept, so this makes no system call); <see langword="false"/> for a socket that has
-    /// none or is gone.
+    /// The key of a connection whose socket's end points are <paramref name="localEndPoint"/> and
+    /// <paramref name="remoteEndPoint"/> (as the socket reported them at accept); <see langword="false"/> unless both are
+    /// IP end points.
     /// </summary>
-    public static bool TryCreate(Socket socket, out TcpConnectionKey key)
+    public static bool TryCreate(EndPoint? localEndPoint, EndPoint? remoteEndPoint, out TcpConnectionKey key)
     {
-        key = default;
-        try
+        if (localEndPoint is not IPEndPoint local || remoteEndPoint is not IPEndPoint remote)
         {
-            if (socket.LocalEndPoint is not IPEndPoint local || socket.RemoteEndPoint is not IPEndPoint remote)
-                return false;
-            key = new TcpConnectionKey(Mapped(local.Address), Mapped(remote.Address), (ushort)local.Port, (ushort)remote.Port);
-            return true;
-        }
-        catch (ObjectDisposedException)
-        {
+            key = default;
             return false;
         }
+        key = new TcpConnectionKey(Mapped(local.Address), Mapped(remote.Address), (ushort)local.Port, (ushort)remote.Port);
+        return true;
     }
 
     /// <summary>

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
 namespace KeepAlive.AspNetCore;
@@ -43,16 +42,11 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
             using var snapshot = OpenConnectionSnapshot.Take(policies, _lastCount);
             _lastCount = snapshot.Count;
             var connections = snapshot.Connections;
-            var sockets = s_hasStates ? ArrayPool<Socket>.Shared.Rent(connections.Length) : null;
             var states = s_hasStates ? ArrayPool<ConnectionState?>.Shared.Rent(connections.Length) : null;
             try
             {
-                if (sockets is not null && states is not null)
-                {
-                    for (var i = 0; i < connections.Length; i++)
-                        sockets[i] = connections[i].Socket;
-                    _reader.Read(sockets.AsSpan(0, connections.Length), states, useNetlink: connections.Length >= NetlinkFrom);
-                }
+                if (states is not null)
+                    _reader.Read(connections, states, useNetlink: connections.Length >= NetlinkFrom);
 
                 Series? last = null;
                 for (var i = 0; i < connections.Length; i++)
@@ -72,12 +66,6 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
             }
             finally
             {
-                if (sockets is not null)
-                {
-                    // Cleared: the pool must not keep the sockets alive.
-                    sockets.AsSpan(0, connections.Length).Clear();
-                    ArrayPool<Socket>.Shared.Return(sockets);
-                }
                 if (states is not null)
                     ArrayPool<ConnectionState?>.Shared.Return(states);
             }

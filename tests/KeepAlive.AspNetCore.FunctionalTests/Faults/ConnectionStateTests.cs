@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
@@ -220,11 +219,8 @@ public class ConnectionStateTests
         public IReadOnlyDictionary<string, long> ReadStates(bool useNetlink)
         {
             using var snapshot = OpenConnectionSnapshot.Take(App.App.Services.GetRequiredService<KeepAlivePolicies>(), 64);
-            var sockets = new Socket[snapshot.Count];
-            for (var i = 0; i < sockets.Length; i++)
-                sockets[i] = snapshot.Connections[i].Socket;
-            var states = new ConnectionState?[sockets.Length];
-            new ConnectionStateReader().Read(sockets, states, useNetlink);
+            var states = new ConnectionState?[snapshot.Count];
+            new ConnectionStateReader().Read(snapshot.Connections, states, useNetlink);
             Assert.True(!useNetlink || InetDiagTcpDump.IsAvailable, "NETLINK_SOCK_DIAG is unavailable here.");
             return states.Where(s => s is not null).GroupBy(s => s!.Value.ToAttribute()).ToDictionary(g => g.Key, g => (long)g.Count());
         }
