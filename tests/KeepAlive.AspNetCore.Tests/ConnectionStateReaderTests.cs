@@ -73,6 +73,48 @@ public class ConnectionStateReaderTests
         }
     }
 
+    [Fact]
+    public async Task A_connection_that_ended_is_not_counted_for_a_new_one_the_kernel_gave_its_addresses_and_ports()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "NETLINK_SOCK_DIAG is Linux's.");
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(2);
+        using var meterFactory = new TestMeterFactory();
+        var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), new FakeLogger());
+
+        // The first connection ends with a reset (no TIME_WAIT), and the client connects again from the same port: the
+        // new connection has the ended one's addresses and ports, while the ended one may still be in the list.
+        var (firstClient, first) = await ConnectFromAsync(listener, port: 0);
+        var clientPort = ((IPEndPoint)firstClient.LocalEndPoint!).Port;
+        var ended = (KeepAliveConnection)policy.Apply(SocketConnection.Create(first), Endpoint);
+        first.LingerState = new LingerOption(true, 0);
+        first.Dispose();
+        firstClient.Dispose();
+        var (secondClient, second) = await ConnectFromAsync(listener, clientPort);
+        using (secondClient)
+        using (second)
+        {
+            var current = (KeepAliveConnection)policy.Apply(SocketConnection.Create(second), Endpoint);
+            Assert.Equal(ended.SocketRemoteEndPoint, current.SocketRemoteEndPoint);
+
+            var states = new ConnectionState?[2];
+            new ConnectionStateReader().Read([ended, current], states);
+
+            Assert.Equal([null, ConnectionState.Responsive], states);
+        }
+    }
+
+    private static async Task<(Socket Client, Socket Server)> ConnectFromAsync(Socket listener, int port)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        client.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        client.Bind(new IPEndPoint(IPAddress.Loopback, port));
+        var accept = listener.AcceptAsync(TestContext.Current.CancellationToken);
+        await client.ConnectAsync(listener.LocalEndPoint!, TestContext.Current.CancellationToken);
+        return (client, await accept);
+    }
+
     // The server writes until the client, which never reads, has closed its window and data waits unsent.
     private static async Task StallAsync(LoopbackTcpPair pair)
     {

@@ -40,9 +40,19 @@ internal sealed class ConnectionStateReader
             // The socket's end points as accepted, kept in the connection itself: its socket and Kestrel's connection
             // stay untouched, which at 10,000 connections is a good part of a collection's time.
             var connection = connections[i];
-            if (!TcpConnectionKey.TryCreate(connection.SocketLocalEndPoint, connection.SocketRemoteEndPoint, out var key) || !_indexes.TryAdd(key, i))
+            if (!TcpConnectionKey.TryCreate(connection.SocketLocalEndPoint, connection.SocketRemoteEndPoint, out var key))
             {
                 // No end points (not a TCP socket we can name): one getsockopt.
+                states[i] = ReadOne(connection);
+                continue;
+            }
+            if (!_indexes.TryAdd(key, i))
+            {
+                // Two connections by one pair of addresses and ports: one has ended (it leaves the list when Kestrel
+                // disposes it), and the kernel gave the pair to a new one. The dump cannot tell them apart; each one's
+                // own socket can.
+                _indexes.Remove(key, out var first);
+                states[first] = ReadOne(connections[first]);
                 states[i] = ReadOne(connection);
                 continue;
             }
