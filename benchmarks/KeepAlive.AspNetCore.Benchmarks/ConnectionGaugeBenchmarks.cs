@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using System.Diagnostics.Metrics;
 using BenchmarkDotNet.Attributes;
 using Microsoft.AspNetCore.Connections;
@@ -34,10 +35,12 @@ public class ConnectionGaugeBenchmarks
     [GlobalCleanup]
     public void Cleanup() => CleanupAsync().GetAwaiter().GetResult();
 
-    private async Task SetupAsync()
+    private Task SetupAsync() => SetupAsync(address: null, clientsNetns: null);
+
+    private async Task SetupAsync(IPAddress? address, string? clientsNetns)
     {
-        _listener = await LoopbackListener.BindAsync(withPolicy: true);
-        _clients = HeldClients.Start(_listener.EndPoint, Connections);
+        _listener = await LoopbackListener.BindAsync(withPolicy: true, address);
+        _clients = HeldClients.Start(_listener.EndPoint, Connections, clientsNetns);
         // Accepted while the clients connect: Kestrel's backlog (512) is smaller than the count.
         for (var i = 0; i < Connections; i++)
             _accepted.Add(await _listener.Listener.AcceptAsync() ?? throw new InvalidOperationException("The listener was unbound."));
@@ -69,10 +72,17 @@ public class ConnectionGaugeBenchmarks
     /// kernel costs, so the library's own share reads off the same run however loaded the machine is. Prints the medians and quartiles of
     /// <paramref name="collections"/> of each.
     /// </summary>
-    public static async Task<int> PrintCpuTimeAsync(int connections, int collections)
+    /// <param name="connections">How many connections the collection goes over.</param>
+    /// <param name="collections">How many collections to time.</param>
+    /// <param name="address">Where the server listens: 127.0.0.1 when not given.</param>
+    /// <param name="clientsNetns">
+    /// The network namespace of the clients (benchmarks/gauge-remote-clients.sh): then the server's table of sockets holds
+    /// its own ends only, as on a server whose clients are remote, where on loopback it also holds the clients' ends.
+    /// </param>
+    public static async Task<int> PrintCpuTimeAsync(int connections, int collections, IPAddress? address = null, string? clientsNetns = null)
     {
         var benchmark = new ConnectionGaugeBenchmarks { Connections = connections };
-        await benchmark.SetupAsync();
+        await benchmark.SetupAsync(address, clientsNetns);
         try
         {
             var port = (ushort)benchmark._listener.EndPoint.Port;

@@ -7,12 +7,12 @@ namespace KeepAlive.AspNetCore.Benchmarks;
 
 /// <summary>
 /// Idle loopback clients in a process of their own: 10,000 server sockets and 10,000 client sockets do not fit in one
-/// process under this machine's hard descriptor limit (20,000). <c>hold PORT COUNT</c> connects COUNT clients to
-/// 127.0.0.1:PORT, answers <c>held COUNT</c> on stdout, and holds them until its stdin closes.
+/// process under this machine's hard descriptor limit (20,000). <c>hold ADDRESS PORT COUNT</c> connects COUNT clients to
+/// ADDRESS:PORT, answers <c>held COUNT</c> on stdout, and holds them until its stdin closes.
 /// </summary>
 internal static class HeldClients
 {
-    public static async Task<int> RunAsync(int port, int count)
+    public static async Task<int> RunAsync(IPEndPoint server, int count)
     {
         var clients = new List<Socket>(count);
         try
@@ -21,7 +21,7 @@ internal static class HeldClients
             {
                 var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
                 clients.Add(client);
-                await client.ConnectAsync(IPAddress.Loopback, port);
+                await client.ConnectAsync(server);
             }
             Console.Out.WriteLine($"held {clients.Count}");
             Console.Out.Flush();
@@ -41,18 +41,26 @@ internal static class HeldClients
         }
     }
 
-    /// <summary>Starts this program in its <c>hold</c> mode, through its apphost or through dotnet when run as a dll.</summary>
-    public static Process Start(IPEndPoint server, int count)
+    /// <summary>
+    /// Starts this program in its <c>hold</c> mode, through its apphost or through dotnet when run as a dll; in the
+    /// network namespace <paramref name="netns"/> (a path such as /proc/PID/ns/net, entered with nsenter) when given.
+    /// </summary>
+    public static Process Start(IPEndPoint server, int count, string? netns = null)
     {
-        var start = new ProcessStartInfo(Environment.ProcessPath!)
+        var start = new ProcessStartInfo(netns is null ? Environment.ProcessPath! : "nsenter")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             UseShellExecute = false,
         };
+        if (netns is not null)
+        {
+            start.ArgumentList.Add($"--net={netns}");
+            start.ArgumentList.Add(Environment.ProcessPath!);
+        }
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath) == "dotnet")
             start.ArgumentList.Add(typeof(HeldClients).Assembly.Location);
-        foreach (var argument in (string[])["hold", server.Port.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture)])
+        foreach (var argument in (string[])["hold", server.Address.ToString(), server.Port.ToString(CultureInfo.InvariantCulture), count.ToString(CultureInfo.InvariantCulture)])
             start.ArgumentList.Add(argument);
         return Process.Start(start)!;
     }

@@ -28,7 +28,9 @@ internal sealed class LoopbackListener : IAsyncDisposable
     /// <summary>The app's services (its <c>IMeterFactory</c>, to listen to this app's meter only).</summary>
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<LoopbackListener> BindAsync(bool withPolicy)
+    /// <param name="withPolicy">With <c>UseKeepAlivePolicy()</c>.</param>
+    /// <param name="address">Where to bind: 127.0.0.1 when not given.</param>
+    public static async Task<LoopbackListener> BindAsync(bool withPolicy, IPAddress? address = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -36,7 +38,7 @@ internal sealed class LoopbackListener : IAsyncDisposable
             builder.UseKeepAlivePolicy();
         var app = builder.Build();
 
-        var endPoint = new IPEndPoint(IPAddress.Loopback, 0);
+        var endPoint = new IPEndPoint(address ?? IPAddress.Loopback, 0);
         // Kestrel registers a transport per kind (sockets, named pipes); it binds an IP endpoint with the first that can.
         var factory = app.Services.GetServices<IConnectionListenerFactory>()
             .First(f => f is not IConnectionListenerFactorySelector selector || selector.CanBind(endPoint));
