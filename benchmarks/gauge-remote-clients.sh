@@ -4,6 +4,7 @@
 # also holds the 10,000 clients' ends, and the kernel's socket dump walks past each of them.
 #
 # Usage: bash benchmarks/gauge-remote-clients.sh [connections] [runs]     (10000 and 3 by default)
+#        BDN=1 bash benchmarks/gauge-remote-clients.sh                     (then BenchmarkDotNet's ConnectionGauge too)
 #
 # Without root: `unshare -rn` makes a private network namespace (and a user namespace in which this script is root).
 # In it, tcp_child_ehash_entries gives each namespace made from it a table of its own, of the host's size (read from
@@ -30,9 +31,9 @@ mkdir -p "$(dirname "$out")"
   machine_facts
   echo "command: bash benchmarks/gauge-remote-clients.sh $connections $runs"
   echo "table: $buckets buckets per namespace"
-  unshare -rn bash -s "$tool" "$connections" "$runs" "$buckets" <<'NAMESPACES'
+  unshare -rn bash -s "$tool" "$connections" "$runs" "$buckets" "${BDN:-}" "$out" <<'NAMESPACES'
 set -euo pipefail
-tool=$1 connections=$2 runs=$3 buckets=$4
+tool=$1 connections=$2 runs=$3 buckets=$4 bdn=$5 out=$6
 echo "$buckets" > /proc/sys/net/ipv4/tcp_child_ehash_entries
 # Two namespaces, each held by a process, each with a table of its own.
 unshare -n sleep infinity & server=$!
@@ -54,6 +55,10 @@ for run in $(seq "$runs"); do
   nsenter --net=/proc/$server/ns/net "$tool" gauge-cpu "$connections" 127.100.0.1 /proc/$clients/ns/net
   nsenter --net=/proc/$server/ns/net "$tool" gauge-cpu "$connections"
 done
+if [ -n "$bdn" ]; then
+  GAUGE_SERVER_ADDRESS=127.100.0.1 GAUGE_CLIENTS_NETNS=/proc/$clients/ns/net nsenter --net=/proc/$server/ns/net \
+    "$tool" --filter '*ConnectionGauge*' --artifacts "${out%.txt}-bdn" | sed -n '/^| Method/,/^$/p'
+fi
 NAMESPACES
   echo "load at the end (uptime): $(uptime | sed 's/.*load average: //')"
 } | tee "$out"

@@ -35,7 +35,11 @@ public class ConnectionGaugeBenchmarks
     [GlobalCleanup]
     public void Cleanup() => CleanupAsync().GetAwaiter().GetResult();
 
-    private Task SetupAsync() => SetupAsync(address: null, clientsNetns: null);
+    // Under BenchmarkDotNet the setup takes no arguments: benchmarks/gauge-remote-clients.sh passes the server's
+    // address and the clients' network namespace in the environment.
+    private Task SetupAsync() => SetupAsync(
+        Environment.GetEnvironmentVariable("GAUGE_SERVER_ADDRESS") is { } address ? IPAddress.Parse(address) : null,
+        Environment.GetEnvironmentVariable("GAUGE_CLIENTS_NETNS"));
 
     private async Task SetupAsync(IPAddress? address, string? clientsNetns)
     {
