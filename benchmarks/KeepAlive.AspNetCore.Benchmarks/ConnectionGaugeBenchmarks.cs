@@ -90,7 +90,7 @@ public class ConnectionGaugeBenchmarks
         try
         {
             var port = (ushort)benchmark._listener.EndPoint.Port;
-            var nothing = new Dictionary<TcpConnectionKey, int>();
+            var nothing = new TcpConnectionIndex();
             var states = new ConnectionState?[1];
             var times = new double[collections];
             var dumpTimes = new double[collections];

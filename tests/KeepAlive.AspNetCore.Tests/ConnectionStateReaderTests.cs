@@ -57,14 +57,15 @@ public class ConnectionStateReaderTests
 
             // And the dump itself answered, for both families in one (a failed one would have fallen back to
             // getsockopt, unseen above): the listeners' ports differ, so it asks for every local port.
-            var indexes = new Dictionary<TcpConnectionKey, int>();
+            var index = new TcpConnectionIndex();
+            index.Reset(connections.Length);
             for (var i = 0; i < connections.Length; i++)
             {
                 if (pairs[i] != gone && TcpConnectionKey.TryCreate(connections[i].SocketLocalEndPoint, connections[i].SocketRemoteEndPoint, out var key))
-                    indexes.Add(key, i);
+                    Assert.True(index.TryAdd(key, i, out _));
             }
             var dumped = new ConnectionState?[connections.Length];
-            Assert.True(InetDiagTcpDump.TryReadStates(localPort: 0, indexes, dumped));
+            Assert.True(InetDiagTcpDump.TryReadStates(localPort: 0, index, dumped));
             Assert.Equal(expected, dumped);
         }
         finally

@@ -7,16 +7,16 @@ namespace KeepAlive.AspNetCore;
 /// its own lock.
 /// </summary>
 /// <remarks>
-/// The dump walks the kernel's whole table of connected TCP sockets (262,144 buckets here, 2 MiB: about 2 ms on the
-/// machine of docs/benchmarks.md, whatever the number of connections), once for both address families. Where all the
-/// connections share one local port (one listening port, the common case) it asks for that port only: the kernel then
-/// fills and sends nothing for the other sockets (the clients' ends on a loopback test, other servers). With several
-/// ports it takes every socket and skips the ones it does not know. The index of keys is kept between collections
-/// (cleared, its capacity kept), so a collection allocates nothing per connection.
+/// The dump walks the kernel's whole table of connected TCP sockets (262,144 buckets on the machine of
+/// docs/benchmarks.md: 1.3 ms with it empty, plus a little per socket in it), once for both address families. Where all
+/// the connections share one local port (one listening port, the common case) it asks for that port only: the kernel
+/// then fills and sends nothing for the other sockets (the clients' ends on a loopback test, other servers). With
+/// several ports it takes every socket and skips the ones it does not know. The index of keys
+/// (<see cref="TcpConnectionIndex"/>) is kept between collections, so a collection allocates nothing per connection.
 /// </remarks>
 internal sealed class ConnectionStateReader
 {
-    private readonly Dictionary<TcpConnectionKey, int> _indexes = [];
+    private readonly TcpConnectionIndex _index = new();
 
     /// <summary>
     /// Writes the state of each of <paramref name="connections"/> into <paramref name="states"/> at its index;
@@ -32,7 +32,7 @@ internal sealed class ConnectionStateReader
             return;
         }
 
-        _indexes.Clear();
+        _index.Reset(connections.Length);
         ushort port = 0;
         var several = false;
         for (var i = 0; i < connections.Length; i++)
@@ -46,12 +46,12 @@ internal sealed class ConnectionStateReader
                 states[i] = ReadOne(connection);
                 continue;
             }
-            if (!_indexes.TryAdd(key, i))
+            if (!_index.TryAdd(key, i, out var first))
             {
                 // Two connections by one pair of addresses and ports: one has ended (it leaves the list when Kestrel
                 // disposes it), and the kernel gave the pair to a new one. The dump cannot tell them apart; each one's
                 // own socket can.
-                _indexes.Remove(key, out var first);
+                _index.Remove(first);
                 states[first] = ReadOne(connections[first]);
                 states[i] = ReadOne(connection);
                 continue;
@@ -60,9 +60,8 @@ internal sealed class ConnectionStateReader
             port = key.LocalPort;
         }
 
-        if (_indexes.Count > 0 && !InetDiagTcpDump.TryReadStates(several ? (ushort)0 : port, _indexes, states))
+        if (_index.Count > 0 && !InetDiagTcpDump.TryReadStates(several ? (ushort)0 : port, _index, states))
             ReadEach(connections, states);
-        _indexes.Clear();
     }
 
     // getsockopt for the connections that have no state yet.

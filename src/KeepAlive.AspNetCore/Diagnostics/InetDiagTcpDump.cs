@@ -57,11 +57,11 @@ internal static class InetDiagTcpDump
 
     /// <summary>
     /// Dumps the TCP sockets whose local port is <paramref name="localPort"/> (0: any) and, for each one
-    /// <paramref name="indexes"/> holds, writes its state into <paramref name="states"/> at that index; a socket the
+    /// <paramref name="index"/> holds, writes its state into <paramref name="states"/> at that index; a socket the
     /// dump does not list keeps what it had. <see langword="false"/> if the dump failed (the caller then reads those
     /// sockets one by one); never throws.
     /// </summary>
-    public static bool TryReadStates(ushort localPort, Dictionary<TcpConnectionKey, int> indexes, Span<ConnectionState?> states)
+    public static bool TryReadStates(ushort localPort, TcpConnectionIndex index, Span<ConnectionState?> states)
     {
         if (!IsAvailable)
             return false;
@@ -80,7 +80,7 @@ internal static class InetDiagTcpDump
                     var received = socket.Receive(buffer);
                     if (received <= 0 || received == buffer.Length)
                         throw new InvalidDataException("The reply did not fit the buffer.");
-                    switch (Parse(buffer.AsSpan(0, received), sequence, indexes, states))
+                    switch (Parse(buffer.AsSpan(0, received), sequence, index, states))
                     {
                         case Reply.More:
                             continue;
@@ -143,7 +143,7 @@ internal static class InetDiagTcpDump
     private enum Reply { More, Done, Failed }
 
     // The messages of one recv: one struct inet_diag_msg per socket, then NLMSG_DONE after the last (or NLMSG_ERROR).
-    private static Reply Parse(ReadOnlySpan<byte> received, uint sequence, Dictionary<TcpConnectionKey, int> indexes, Span<ConnectionState?> states)
+    private static Reply Parse(ReadOnlySpan<byte> received, uint sequence, TcpConnectionIndex index, Span<ConnectionState?> states)
     {
         while (received.Length >= HeaderLength)
         {
@@ -167,8 +167,8 @@ internal static class InetDiagTcpDump
                 // (struct inet_diag_sockid) at 4; its attributes after it are not read.
                 case TcpDiagGetSock when message.Length >= MessageLength:
                     var key = TcpConnectionKey.FromInetDiagSockId(message.Slice(4, 48), ipv4: message[0] == AfInet);
-                    if (indexes.TryGetValue(key, out var index))
-                        states[index] = ConnectionStateClassifier.Of(timer: message[2], count: message[3]);
+                    if (index.TryFind(key, out var found))
+                        states[found] = ConnectionStateClassifier.Of(timer: message[2], count: message[3]);
                     break;
             }
         }
