@@ -23,9 +23,9 @@ internal sealed class KeepAliveConnectionInput(KeepAliveConnection connection) :
 {
     private ValueTask<ReadResult> _read;
     private PipeWriter? _output;
-    private Action? _onReadCompleted;
-    private Action<object?>? _continuation;
-    private object? _continuationState;
+    // Only for a reader other than the transport's own pipe (which Kestrel's sockets always are), made on its first
+    // read that waits: an idle connection holds one reference for it, not the three it needs.
+    private ReadCompletion? _completion;
 
     PipeReader IDuplexPipe.Input => this;
 
@@ -70,23 +70,7 @@ internal sealed class KeepAliveConnectionInput(KeepAliveConnection connection) :
         }
 
         // Any other reader: wait for its read through one callback, made on the first read that waits.
-        _continuation = continuation;
-        _continuationState = state;
-        var awaiter = _read.ConfigureAwait((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0).GetAwaiter();
-        var onReadCompleted = _onReadCompleted ??= OnReadCompleted;
-        if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
-            awaiter.OnCompleted(onReadCompleted);
-        else
-            awaiter.UnsafeOnCompleted(onReadCompleted);
-    }
-
-    private void OnReadCompleted()
-    {
-        var continuation = _continuation!;
-        var state = _continuationState;
-        _continuation = null;
-        _continuationState = null;
-        continuation(state);
+        (_completion ??= new ReadCompletion()).Await(_read, continuation, state, flags);
     }
 
     // A read pending when the kernel ends the connection (HTTP/2, WebSockets, TLS) fails here.
@@ -138,4 +122,34 @@ internal sealed class KeepAliveConnectionInput(KeepAliveConnection connection) :
     public override void Complete(Exception? exception = null) => Inner.Complete(exception);
 
     public override ValueTask CompleteAsync(Exception? exception = null) => Inner.CompleteAsync(exception);
+
+    /// <summary>Hands a read of another reader its caller's continuation when it completes, through one callback.</summary>
+    private sealed class ReadCompletion
+    {
+        private readonly Action _onCompleted;
+        private Action<object?>? _continuation;
+        private object? _state;
+
+        public ReadCompletion() => _onCompleted = OnCompleted;
+
+        public void Await(ValueTask<ReadResult> read, Action<object?> continuation, object? state, ValueTaskSourceOnCompletedFlags flags)
+        {
+            _continuation = continuation;
+            _state = state;
+            var awaiter = read.ConfigureAwait((flags & ValueTaskSourceOnCompletedFlags.UseSchedulingContext) != 0).GetAwaiter();
+            if ((flags & ValueTaskSourceOnCompletedFlags.FlowExecutionContext) != 0)
+                awaiter.OnCompleted(_onCompleted);
+            else
+                awaiter.UnsafeOnCompleted(_onCompleted);
+        }
+
+        private void OnCompleted()
+        {
+            var continuation = _continuation!;
+            var state = _state;
+            _continuation = null;
+            _state = null;
+            continuation(state);
+        }
+    }
 }
