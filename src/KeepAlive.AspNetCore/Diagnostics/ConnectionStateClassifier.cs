@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace KeepAlive.AspNetCore;
 
 /// <summary>Tells from TCP_INFO how an open connection's peer is answering (<see cref="ConnectionState"/>).</summary>
@@ -46,6 +48,22 @@ internal static class ConnectionStateClassifier
         2 when count > 0 => ConnectionState.Probing,
         _ => ConnectionState.Responsive,
     };
+
+    /// <summary>
+    /// Reads a connection's TCP_INFO with one getsockopt and its state: <see langword="false"/> once its socket is gone,
+    /// off Linux, or when the kernel has ended it (TCP_CLOSE, so the socket dump no longer lists it either). The gauge
+    /// and the connection view both count a connection as open by this rule.
+    /// </summary>
+    public static bool TryRead(Socket socket, out TcpConnectionInfo info, out ConnectionState state)
+    {
+        if (TcpConnectionInfo.TryRead(socket, out info) && info.State != TcpConnectionInfo.Closed)
+        {
+            state = Of(info);
+            return true;
+        }
+        state = default;
+        return false;
+    }
 
     public static string ToAttribute(this ConnectionState state) => state switch
     {

@@ -71,7 +71,6 @@ internal sealed class ConnectionStateReader
             states[i] ??= ReadOne(connections[i]);
     }
 
-    // A connection the kernel has ended (TCP_CLOSE) is gone, as it is from the dump, which lists no such socket.
     private static ConnectionState? ReadOne(KeepAliveConnection connection) =>
-        TcpConnectionInfo.TryRead(connection.Socket, out var info) && info.State is not (0 or TcpConnectionInfo.Closed) ? ConnectionStateClassifier.Of(info) : null;
+        ConnectionStateClassifier.TryRead(connection.Socket, out _, out var state) ? state : null;
 }

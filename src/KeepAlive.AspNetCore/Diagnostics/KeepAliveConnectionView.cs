@@ -96,11 +96,11 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
         }
     }
 
-    // Null for a connection closed while we looked (it is on its way out of the list).
+    // Null for a connection closed while we looked (it is on its way out of the list), as the gauge counts them.
     private static Row? Read(KeepAliveConnection connection)
     {
-        if (TcpConnectionInfo.TryRead(connection.Socket, out var info))
-            return new Row(connection, info, ConnectionStateClassifier.Of(info));
+        if (ConnectionStateClassifier.TryRead(connection.Socket, out var info, out var state))
+            return new Row(connection, info, state);
         return OperatingSystem.IsLinux() ? null : new Row(connection, null, null);
     }
 
