@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using Microsoft.Extensions.Logging.Testing;
 
 namespace KeepAlive.AspNetCore.Tests;
 
@@ -15,8 +14,6 @@ namespace KeepAlive.AspNetCore.Tests;
 /// </summary>
 public class ConnectionStateReaderTests
 {
-    private static readonly KeepAliveEndpoint Endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080));
-
     [Fact]
     public async Task A_dump_reads_the_same_state_as_getsockopt_for_each_connection_of_either_family_and_none_for_one_gone()
     {
@@ -36,8 +33,8 @@ public class ConnectionStateReaderTests
             pairs.AddRange([stalled, gone]);
             await StallAsync(stalled);
             using var meterFactory = new TestMeterFactory();
-            var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), new FakeLogger());
-            KeepAliveConnection[] connections = [.. pairs.Select(p => (KeepAliveConnection)policy.Apply(SocketConnection.Create(p.Server), Endpoint))];
+            var policy = DefaultPolicy.Create(meterFactory);
+            KeepAliveConnection[] connections = [.. pairs.Select(p => policy.Wrap(SocketConnection.Create(p.Server)))];
             // What a PROXY protocol middleware does: the app sees the client behind the proxy; the kernel still knows the
             // socket by its own addresses, and so must the reader.
             var proxied = connections[1];
@@ -82,13 +79,13 @@ public class ConnectionStateReaderTests
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(2);
         using var meterFactory = new TestMeterFactory();
-        var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), new FakeLogger());
+        var policy = DefaultPolicy.Create(meterFactory);
 
         // The first connection ends with a reset (no TIME_WAIT), and the client connects again from the same port: the
         // new connection has the ended one's addresses and ports, while the ended one may still be in the list.
         var (firstClient, first) = await ConnectFromAsync(listener, port: 0);
         var clientPort = ((IPEndPoint)firstClient.LocalEndPoint!).Port;
-        var ended = (KeepAliveConnection)policy.Apply(SocketConnection.Create(first), Endpoint);
+        var ended = policy.Wrap(SocketConnection.Create(first));
         first.LingerState = new LingerOption(true, 0);
         first.Dispose();
         firstClient.Dispose();
@@ -96,7 +93,7 @@ public class ConnectionStateReaderTests
         using (secondClient)
         using (second)
         {
-            var current = (KeepAliveConnection)policy.Apply(SocketConnection.Create(second), Endpoint);
+            var current = policy.Wrap(SocketConnection.Create(second));
             Assert.Equal(ended.SocketRemoteEndPoint, current.SocketRemoteEndPoint);
 
             var states = new ConnectionState?[2];

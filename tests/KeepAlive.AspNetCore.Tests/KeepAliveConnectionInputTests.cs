@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
@@ -131,8 +130,7 @@ public class KeepAliveConnectionInputTests
         // Any reader but the pipe itself: its reads are not the pipe's own ValueTask source.
         var reader = otherReader ? PipeReader.Create(received.Reader.AsStream()) : received.Reader;
         var connection = SocketConnection.Create(socket, transport: new DuplexPipe(reader, new Pipe().Writer), application: new DuplexPipe(received.Reader, received.Writer));
-        var policy = KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(new TestMeterFactory()), logger ?? new FakeLogger());
-        return Assert.IsType<KeepAliveConnection>(policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080))));
+        return DefaultPolicy.Create(new TestMeterFactory(), logger).Wrap(connection);
     }
 
     private sealed record DuplexPipe(PipeReader Input, PipeWriter Output) : IDuplexPipe;

@@ -1,9 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
-using Microsoft.Extensions.Logging.Testing;
 
 namespace KeepAlive.AspNetCore.Tests;
 
@@ -14,15 +12,13 @@ namespace KeepAlive.AspNetCore.Tests;
 /// </summary>
 public class LostConnectionReportTests
 {
-    private static readonly KeepAliveEndpoint Endpoint = KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 8080));
-
     [Fact]
     public async Task A_verdict_the_output_meets_after_a_normal_looking_ending_is_counted_when_the_connection_is_disposed()
     {
         using var meterFactory = new TestMeterFactory();
         using var lost = new MetricCollector<long>(meterFactory, KeepAliveInstrumentation.MeterName, "keepalive.lost_connections");
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var connection = (KeepAliveConnection)Policy(meterFactory).Apply(SocketConnection.Create(pair.Server), Endpoint);
+        var connection = DefaultPolicy.Create(meterFactory).Wrap(SocketConnection.Create(pair.Server));
 
         Abort(connection); // TCP_INFO: established, nothing outstanding
         pair.Server.Dispose(); // as the transport does before it fails the output
@@ -39,7 +35,7 @@ public class LostConnectionReportTests
         using var meterFactory = new TestMeterFactory();
         using var lost = new MetricCollector<long>(meterFactory, KeepAliveInstrumentation.MeterName, "keepalive.lost_connections");
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        var connection = (KeepAliveConnection)Policy(meterFactory).Apply(SocketConnection.Create(pair.Server), Endpoint);
+        var connection = DefaultPolicy.Create(meterFactory).Wrap(SocketConnection.Create(pair.Server));
 
         Abort(connection);
         Assert.False(connection.OnKernelVerdict(new SocketException((int)SocketError.ConnectionReset)));
@@ -55,7 +51,4 @@ public class LostConnectionReportTests
         connection.Abort(new ConnectionAbortedException("ending"));
         Assert.True(SpinWait.SpinUntil(() => connection.ConnectionClosed.IsCancellationRequested, TimeSpan.FromSeconds(5)));
     }
-
-    private static KeepAlivePolicy Policy(TestMeterFactory meterFactory) =>
-        KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, new KeepAliveOptions(), new KeepAliveMetrics(meterFactory), new FakeLogger());
 }
