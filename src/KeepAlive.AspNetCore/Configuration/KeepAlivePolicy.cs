@@ -49,6 +49,13 @@ internal sealed partial class KeepAlivePolicy
     public KeepAliveBounds Bounds { get; }
 
     /// <summary>
+    /// Whether a connection holds a second descriptor of its socket while a write waits for the peer, to read the kernel's
+    /// verdict should the send meet it first: only with a user timeout, which ends such a write's peer within it. Without
+    /// one a live peer that stops reading is held for ever (its window probes are answered), and so would the descriptor.
+    /// </summary>
+    public bool HoldsDescriptorWhileWriting => OperatingSystem.IsLinux() && Options.EffectiveUserTimeout > TimeSpan.Zero;
+
+    /// <summary>
     /// Resolves the options for this platform and states what the policy does: logs the policy with its bounds,
     /// each option the platform lacks (the others still apply), and a user timeout that overrides ProbeCount.
     /// Call it once per policy, and again only when its values change.

@@ -41,7 +41,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private byte _state;
     // While a write waits for the peer: a descriptor of the socket's own, through which a verdict the output meets first
     // is read (the transport has closed its socket by then).
-    private SocketDescriptor _waitingWrite;
+    private WaitingWriteDescriptor _waitingWrite;
 
     /// <param name="inner">The transport's connection.</param>
     /// <param name="socket">Its socket.</param>
@@ -202,20 +202,18 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         _registry?.Remove(this);
     }
 
-    /// <summary>A write is about to wait for the peer (its window or the send buffer is full): keep a way to TCP_INFO.</summary>
+    /// <summary>
+    /// A write is about to wait for the peer (its window or the send buffer is full): keep a way to TCP_INFO, where the
+    /// kernel's verdict can come while it waits (<see cref="KeepAlivePolicy.HoldsDescriptorWhileWriting"/>).
+    /// </summary>
     internal void OnWriteWaiting()
     {
-        if (!_waitingWrite.IsValid)
-            _waitingWrite = SocketDescriptor.Duplicate(Socket);
+        if (Policy.HoldsDescriptorWhileWriting)
+            _waitingWrite.Hold(Socket);
     }
 
     /// <summary>The waiting write is over.</summary>
-    internal void OnWriteDone()
-    {
-        var descriptor = _waitingWrite;
-        _waitingWrite = default;
-        descriptor.Close();
-    }
+    internal void OnWriteDone() => _waitingWrite.Release();
 
     // Kestrel first reads the transport once it serves the connection (TLS or HTTP), after the endpoint's
     // connection middleware that comes before TLS: the policy now is the endpoint's. By then Kestrel has set
@@ -265,7 +263,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     // verdict's even if the state has not caught up yet.
     private void ReadVerdict()
     {
-        if ((TcpConnectionInfo.TryRead(Socket, out var info) || TcpConnectionInfo.TryRead(_waitingWrite, out info)) &&
+        if ((TcpConnectionInfo.TryRead(Socket, out var info) || _waitingWrite.TryReadTcpInfo(out info)) &&
             (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
             (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
         {

@@ -7,19 +7,25 @@ namespace KeepAlive.AspNetCore;
 /// A file descriptor of a socket's own, duplicated from it (Linux): the kernel's socket lives until every descriptor
 /// of it is closed, so TCP_INFO stays readable through this one after the transport disposed its <see cref="Socket"/>.
 /// Kestrel's socket transport closes its socket before it fails the output when a send meets the kernel's verdict, so
-/// a connection whose write waits for its peer keeps one of these while it waits (<see cref="KeepAliveConnection"/>).
+/// a connection whose write waits for its peer keeps one of these while it waits (<see cref="WaitingWriteDescriptor"/>).
 /// </summary>
 /// <remarks>
-/// A struct over the descriptor number (0: none; a process's descriptor 0 is never a socket Kestrel accepted), kept in
-/// a field of the connection: nothing allocated. <see cref="SafeHandle.DangerousAddRef"/> keeps the socket's descriptor
-/// from being closed, and its number reused, while it is duplicated; holding that reference longer is not an option:
-/// <see cref="Socket.Dispose()"/> waits for it.
+/// A struct over the descriptor number (0: none; a process's descriptor 0 is never a socket Kestrel accepted).
+/// <see cref="SafeHandle.DangerousAddRef"/> keeps the socket's descriptor from being closed, and its number reused,
+/// while it is duplicated; holding that reference longer is not an option: <see cref="Socket.Dispose()"/> waits for it.
+/// The duplicate is close-on-exec, as .NET opens every socket: a child process must not inherit a client's connection.
 /// </remarks>
 internal readonly partial struct SocketDescriptor(int descriptor)
 {
+    // include/uapi/asm-generic/fcntl.h: F_DUPFD_CLOEXEC, and FD_CLOEXEC for F_GETFD.
+    private const int FDupFdCloexec = 1030;
+
     public bool IsValid => descriptor > 0;
 
-    /// <summary>A duplicate of <paramref name="socket"/>'s descriptor, or an invalid one (not Linux, closed, out of descriptors).</summary>
+    /// <summary>The descriptor number.</summary>
+    public int Number => descriptor;
+
+    /// <summary>A close-on-exec duplicate of <paramref name="socket"/>'s descriptor, or an invalid one (not Linux, closed, out of descriptors).</summary>
     public static SocketDescriptor Duplicate(Socket socket)
     {
         if (!OperatingSystem.IsLinux())
@@ -37,7 +43,7 @@ internal readonly partial struct SocketDescriptor(int descriptor)
         try
         {
             handle.DangerousAddRef(ref added);
-            var duplicate = Dup((int)handle.DangerousGetHandle());
+            var duplicate = Fcntl((int)handle.DangerousGetHandle(), FDupFdCloexec, 0);
             return new SocketDescriptor(duplicate > 0 ? duplicate : 0);
         }
         catch (ObjectDisposedException)
@@ -67,14 +73,13 @@ internal readonly partial struct SocketDescriptor(int descriptor)
         return true;
     }
 
-    public void Close()
-    {
-        if (IsValid)
-            CloseDescriptor(descriptor);
-    }
+    /// <summary>Closes the descriptor; <see langword="false"/> if it was not open (closed already, or never valid).</summary>
+    public bool Close() => IsValid && CloseDescriptor(descriptor) == 0;
 
-    [LibraryImport("libc", EntryPoint = "dup", SetLastError = true)]
-    private static partial int Dup(int descriptor);
+    // fcntl is variadic in C; its third argument is an int for F_DUPFD_CLOEXEC, which the x64 and arm64 Linux calling
+    // conventions pass as they pass a fixed one.
+    [LibraryImport("libc", EntryPoint = "fcntl", SetLastError = true)]
+    private static partial int Fcntl(int descriptor, int command, int argument);
 
     [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
     private static partial int CloseDescriptor(int descriptor);

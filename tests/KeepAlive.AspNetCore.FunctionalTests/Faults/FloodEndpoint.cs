@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -11,15 +12,21 @@ internal sealed class FloodEndpoint
     public const string Path = "/stream";
 
     private readonly TaskCompletionSource<ServerConnection> _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly ConcurrentQueue<ServerConnection> _connections = new();
 
-    /// <summary>Completes when the request reached the app.</summary>
+    /// <summary>Completes when the first request reached the app.</summary>
     public Task<ServerConnection> Opened => _opened.Task;
+
+    /// <summary>Every request that reached the app, in order.</summary>
+    public IReadOnlyCollection<ServerConnection> Connections => _connections;
 
     public void MapTo(WebApplication app) => app.MapGet(Path, WriteAsync);
 
     private async Task WriteAsync(HttpContext context)
     {
-        _opened.TrySetResult(new ServerConnection(context));
+        var connection = new ServerConnection(context);
+        _connections.Enqueue(connection);
+        _opened.TrySetResult(connection);
         var chunk = new byte[64 * 1024];
         var stopping = context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
