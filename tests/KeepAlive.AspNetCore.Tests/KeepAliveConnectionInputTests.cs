@@ -109,7 +109,7 @@ public class KeepAliveConnectionInputTests
         await Assert.ThrowsAsync<IOException>(() => Within10s(reading));
 
         var lost = Assert.Single(logger.Collector.GetSnapshot(), e => e.Id.Name == "ConnectionLost");
-        Assert.Contains("(timeout)", lost.Message, StringComparison.Ordinal);
+        Assert.Contains("(tcp_timeout)", lost.Message, StringComparison.Ordinal);
     }
 
     // Awaits one read in an async method, as Kestrel does: nothing was written yet, so the read is pending when

@@ -73,8 +73,8 @@ public class KeepAliveMetricsTests
         var lostHere = AtPort(lostPoints, 18443);
         Assert.Equal("{connection}", lost.Unit);
         Assert.Equal(MetricType.LongSum, lost.MetricType);
-        Assert.Equal(2, Assert.Single(lostHere, p => Equals(Tags(p)["error.type"], "keepalive_timeout")).GetSumLong());
-        Assert.Equal(1, Assert.Single(lostHere, p => Equals(Tags(p)["error.type"], "user_timeout")).GetSumLong());
+        Assert.Equal(2, Assert.Single(lostHere, p => Equals(Tags(p)["error.type"], "tcp_keepalive_timeout")).GetSumLong());
+        Assert.Equal(1, Assert.Single(lostHere, p => Equals(Tags(p)["error.type"], "tcp_user_timeout")).GetSumLong());
         Assert.All(lostHere, p =>
         {
             Assert.Equal("::1", Tags(p)["server.address"]);
@@ -86,7 +86,7 @@ public class KeepAliveMetricsTests
         var (silence, silencePoints) = Named(exported, "keepalive.lost_connection.silence");
         Assert.Equal("s", silence.Unit);
         Assert.Equal(MetricType.Histogram, silence.MetricType);
-        var keepAlive = Assert.Single(AtPort(silencePoints, 18443), p => Equals(Tags(p)["error.type"], "keepalive_timeout"));
+        var keepAlive = Assert.Single(AtPort(silencePoints, 18443), p => Equals(Tags(p)["error.type"], "tcp_keepalive_timeout"));
         Assert.Equal(2, keepAlive.GetHistogramCount());
         Assert.Equal(155, keepAlive.GetHistogramSum());
         // The advice reaches the SDK: buckets from seconds to the kernel default's 2 h 11 min.

@@ -1,5 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Microsoft.Extensions.Primitives;
@@ -21,10 +23,12 @@ internal sealed partial class KeepAlivePolicies : IDisposable
     private readonly HashSet<(string Where, string Policy)> _references = []; // policies code names
     private KeepAliveConnection? _first; // the open connections, linked through the connections themselves
     private readonly KestrelConfigurationEndpoints _kestrelEndpoints;
+    private readonly ApplicationTimers _timers;
+    private readonly IHostApplicationLifetime? _host;
     private volatile PolicySet _current;
 
     public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration,
-        KestrelConfigurationEndpoints kestrelEndpoints, KeepAliveMetrics metrics, ILoggerFactory loggerFactory)
+        KestrelConfigurationEndpoints kestrelEndpoints, KeepAliveMetrics metrics, ILoggerFactory loggerFactory, IServiceProvider services)
     {
         // Built when Kestrel binds, after it read its configuration endpoints.
         if (kestrelEndpoints.Unknown(options.Value.Endpoints.Keys) is { Count: > 0 } unknown)
@@ -33,7 +37,11 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         _factory = factory;
         _metrics = metrics;
         _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
+        // Built when Kestrel binds: Kestrel's, SignalR's and the WebSockets' options are final by then.
+        _timers = ApplicationTimers.Read(services);
+        _host = services.GetService<IHostApplicationLifetime>();
         _current = Build(options.Value, previous: null);
+        metrics.CreateSilenceHistogram(ExpectedSilences(_current));
         if (kestrelEndpoints.AppCallbacksHidden)
             kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
@@ -204,12 +212,29 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         {
             if (options.Resolve(name) is { } resolved)
                 named[name] = Keep(previous?.Named.GetValueOrDefault(name), resolved, kernel) ??
-                    KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this, $"{KeepAliveOptions.SectionName}:{nameof(options.Policies)}:{name}", kernel);
+                    KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this, $"{KeepAliveOptions.SectionName}:{nameof(options.Policies)}:{name}", kernel, _timers, _host);
         }
         var defaultOptions = options.ClonePolicy();
         var defaultPolicy = Keep(previous?.Default, defaultOptions, kernel) ??
-            KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, defaultOptions, _metrics, _logger, this, KeepAliveOptions.SectionName, kernel);
+            KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, defaultOptions, _metrics, _logger, this, KeepAliveOptions.SectionName, kernel, _timers, _host);
         return new PolicySet(options, defaultPolicy, named);
+    }
+
+    // The silences after which a lost peer is let go: the bounds of the policies in force and of every preset (a reload
+    // may name one), and the spans of the app's timers.
+    private IEnumerable<TimeSpan> ExpectedSilences(PolicySet set)
+    {
+        var kernel = TcpKernelSettings.Read();
+        var presets = KeepAlivePresets.Names.Select(preset =>
+        {
+            var options = new KeepAliveOptions();
+            options.Policies[preset] = new KeepAlivePolicyOptions { Preset = preset };
+            return KeepAliveBounds.For(options.Resolve(preset)!, kernel);
+        });
+        return set.Named.Values.Append(set.Default).Select(p => p.Bounds).Concat(presets)
+            .SelectMany(b => new[] { b.SilentIdlePeer, b.UnacknowledgedData, b.StalledReader })
+            .OfType<TimeSpan>()
+            .Concat(_timers.All.Select(t => t.EndsAfter));
     }
 
     // The policy as it was when its values and bounds are the same.

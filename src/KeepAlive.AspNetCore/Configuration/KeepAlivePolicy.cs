@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace KeepAlive.AspNetCore;
@@ -24,10 +25,20 @@ internal sealed partial class KeepAlivePolicy
     private readonly KeepAliveMetrics _metrics;
     private readonly ILogger _logger;
     private readonly KeepAlivePolicies? _registry;
+    private readonly CancellationToken _stopping;
+    // A connection closed gracefully (no abort) is read at its end once it is this old: the first moment a timer can have
+    // found its peer silent (keepalive probes go out after Idle; an HTTP/2 keepalive ping gives up after its span).
+    private readonly TimeSpan _readGracefulEndFrom;
 
-    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveBounds bounds, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger, KeepAlivePolicies? registry)
+    private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveBounds bounds, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger,
+        KeepAlivePolicies? registry, ApplicationTimers timers, CancellationToken stopping)
     {
         _registry = registry;
+        Timers = timers;
+        _stopping = stopping;
+        _readGracefulEndFrom = TimeSpan.FromTicks(Math.Min(
+            options.Enabled ? options.Idle.Ticks : long.MaxValue,
+            timers.Http2PingEndsAfter?.Ticks ?? long.MaxValue));
         Name = name;
         Options = options;
         Bounds = bounds;
@@ -48,6 +59,15 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>How long this policy lets the server hold a peer that went away or stalled.</summary>
     public KeepAliveBounds Bounds { get; }
 
+    /// <summary>The timers above TCP the app configured, which may find a silent peer before this policy does.</summary>
+    public ApplicationTimers Timers { get; }
+
+    /// <summary>Whether the host is shutting down: the connections it ends then are not lost, whatever their peers do.</summary>
+    public bool IsStopping => _stopping.IsCancellationRequested;
+
+    /// <summary>Whether a connection of this <paramref name="age"/> that ends gracefully can have been ended by a timer that found its peer silent.</summary>
+    public bool MayHaveFoundSilentPeer(TimeSpan age) => age >= _readGracefulEndFrom;
+
     /// <summary>
     /// Whether a connection holds a second descriptor of its socket while a write waits for the peer, to read the kernel's
     /// verdict should the send meet it first: only with a user timeout, which ends such a write's peer within it. Without
@@ -67,9 +87,13 @@ internal sealed partial class KeepAlivePolicy
     /// <param name="registry">Tracks the connections it is applied to, so that a reload reaches them; none for a policy set in code.</param>
     /// <param name="section">Where its values are set, for the warnings: <c>KeepAlive</c>, <c>KeepAlive:Policies:streaming</c>, or the code that set them.</param>
     /// <param name="kernel">The kernel settings its bounds depend on; read now when not given.</param>
+    /// <param name="timers">The timers above TCP the app configured (warned of when they end dead peers first); none when not given.</param>
+    /// <param name="host">The host, whose shutdown ends connections that are not lost; none for a test.</param>
     public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger,
-        KeepAlivePolicies? registry = null, string section = KeepAliveOptions.SectionName, TcpKernelSettings? kernel = null)
+        KeepAlivePolicies? registry = null, string section = KeepAliveOptions.SectionName, TcpKernelSettings? kernel = null,
+        ApplicationTimers? timers = null, IHostApplicationLifetime? host = null)
     {
+        timers ??= ApplicationTimers.None;
         kernel ??= TcpKernelSettings.Read();
         var wanted = new List<KeepAliveSocketOption?>();
         if (options.Enabled)
@@ -99,7 +123,21 @@ internal sealed partial class KeepAlivePolicy
             options.UserTimeout is null && options.Enabled ? $"{Format(userTimeout)} (derived)" : Format(userTimeout),
             bounds.Describe(), string.Join(", ", supported.Select(o => o.KernelName)));
         WarnOfUserTimeout(logger, name, options, section, bounds);
-        return new KeepAlivePolicy(name, options, bounds, supported, metrics, logger, registry);
+        WarnOfApplicationTimers(logger, name, bounds, timers);
+        return new KeepAlivePolicy(name, options, bounds, supported, metrics, logger, registry, timers, host?.ApplicationStopping ?? default);
+    }
+
+    // A timer above TCP whose span is shorter than what TCP needs to give up on a peer that stops answering its pings
+    // (the ping interval, then the user timeout) ends such peers first, and their losses are counted as its own.
+    private static void WarnOfApplicationTimers(ILogger logger, string name, KeepAliveBounds bounds, ApplicationTimers timers)
+    {
+        foreach (var timer in timers.All)
+        {
+            if (timer.EndsAfter >= timer.SendsEvery + bounds.UnacknowledgedData)
+                continue;
+            Log.ApplicationTimerEndsFirst(logger, timer.Setting, KeepAliveBounds.Format(timer.EndsAfter), name, KeepAliveBounds.Format(bounds.UnacknowledgedData),
+                LostConnectionCause.AppTimeout.ToErrorType(), timer.BehindProxyCause is { } cause ? $"counted as {cause}" : "not counted: its pings do not cross a proxy");
+        }
     }
 
     // On Linux a user timeout replaces ProbeCount as the rule for idle peers (tcp_keepalive_timer): one set apart from
@@ -201,12 +239,25 @@ internal sealed partial class KeepAlivePolicy
     /// <summary>Counts a connection Kestrel starts to serve under this policy.</summary>
     public void ReportServed(KeepAliveEndpoint endpoint) => _metrics.ConnectionApplied(endpoint, Name);
 
-    /// <summary>Reports a connection the kernel ended because its peer stopped answering.</summary>
-    public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence)
+    /// <summary>Reports a connection lost because its peer stopped answering, and what noticed it.</summary>
+    public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence, ConnectionEnder ender = ConnectionEnder.Transport)
     {
         _metrics.ConnectionLost(endpoint, Name, cause, silence);
-        Log.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), silence?.TotalSeconds, Name);
+        Log.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), NoticedBy(cause, ender), silence?.TotalSeconds, Name);
     }
+
+    private static string NoticedBy(LostConnectionCause cause, ConnectionEnder ender) => cause switch
+    {
+        LostConnectionCause.AppTimeout or LostConnectionCause.AppPingTimeout or LostConnectionCause.AppZeroWindow => ender switch
+        {
+            ConnectionEnder.WebSocketPing => "the WebSocket's keepalive ping",
+            ConnectionEnder.SignalR => "SignalR's client timeout",
+            ConnectionEnder.KestrelTimeout => "Kestrel's minimum data rate",
+            ConnectionEnder.Kestrel => "Kestrel (its HTTP/2 keepalive ping or keep-alive timeout)",
+            _ => "the application",
+        },
+        _ => "the kernel",
+    };
 
     private void SetOptions(KeepAliveSocketOption[] socketOptions, Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
     {
@@ -266,7 +317,10 @@ internal sealed partial class KeepAlivePolicy
         public static partial void PolicyCreated(ILogger logger, string policy, bool enabled, string idle, string interval, int probeCount, string userTimeout, string bounds, string socketOptions);
 
         // One line per lost connection, no stack trace: an outage of thousands of clients stays readable.
-        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): the kernel gave up on the peer {SilenceSeconds} s after its last sign of life. Policy {Policy}.", EventName = "ConnectionLost")]
-        public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, double? silenceSeconds, string policy);
+        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): {NoticedBy} ended it {SilenceSeconds} s after the peer's last sign of life. Policy {Policy}.", EventName = "ConnectionLost")]
+        public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, string noticedBy, double? silenceSeconds, string policy);
+
+        [LoggerMessage(11, LogLevel.Warning, "{Timer} ends a silent peer's connection {EndsAfter} after its last sign of life, before policy {Policy} would ({UserTimeout} after the first unanswered send): those losses are counted as {Cause}; behind a proxy, {BehindProxy}.", EventName = "ApplicationTimerEndsFirst")]
+        public static partial void ApplicationTimerEndsFirst(ILogger logger, string timer, string endsAfter, string policy, string userTimeout, string cause, string behindProxy);
     }
 }

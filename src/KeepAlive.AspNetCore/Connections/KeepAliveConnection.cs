@@ -23,22 +23,16 @@ namespace KeepAlive.AspNetCore;
 /// </remarks>
 internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransportFeature
 {
-    // Ended: ending looked normal, but a verdict the output sees later (it can consume the kernel's error before the
-    // input reads it) is still reported when the connection is disposed.
-    private const byte Open = 0, Ending = 1, Reported = 2, Ended = 3;
-
     private readonly ConnectionContext _inner;
     private readonly KeepAliveEndpoint _endpoint;
     private readonly KeepAlivePolicies? _registry;
+    // When it was accepted (Environment.TickCount, ms): a connection that ends gracefully is read at its end only once it
+    // is old enough for a timer to have found its peer silent.
+    private readonly int _acceptedAt = Environment.TickCount;
     // Null until Kestrel first reads it; then the input decorator over the transport, or what TLS put over it.
     private IDuplexPipe? _transport;
-    // What the kernel said when the connection ended, in the few fields the report needs (TCP_INFO is 232 bytes, and
-    // every connection carries these); _endedState 0 (no TCP state) until then.
-    private uint _endedLastAckMilliseconds;
-    private byte _endedState, _endedRetransmits, _endedProbes;
-    private bool _endedWindowClosed;
-    private short _receiveError;
-    private byte _state;
+    // What is known of how the connection is ending: TCP_INFO as read then, the socket error seen, what ended it.
+    private EndingEvidence _ending;
     // While a write waits for the peer: a descriptor of the socket's own, through which a verdict the output meets first
     // is read (the transport has closed its socket by then).
     private WaitingWriteDescriptor _waitingWrite;
@@ -184,8 +178,10 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
 
     public override void Abort(ConnectionAbortedException abortReason)
     {
-        OnEnding();
-        _inner.Abort(abortReason);
+        // Kestrel passes no reason (null, against the annotation) when the transport completed: the peer closed, or the
+        // kernel ended it. Any other abort is the decision of the application, its framework or Kestrel.
+        OnEnding(aboveTcp: abortReason is not null, AbortOrigin.IsApplicationAbort(abortReason));
+        _inner.Abort(abortReason!);
     }
 
     public override ValueTask DisposeAsync()
@@ -197,8 +193,16 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     /// <summary>The connection is over: report it if it was lost, and stop tracking it.</summary>
     public void End()
     {
-        Report();
-        OnWriteDone();
+        // Ended with no abort and no failed receive: closed gracefully by Kestrel (a GOAWAY after its HTTP/2 keepalive ping
+        // went unanswered, its keep-alive timeout) or by the app. One getsockopt tells whether its peer was silent, spent
+        // only where a timer could have found it so (the socket is still open: the transport closes it after this).
+        if (_ending.IsOpen && !Policy.IsStopping && Policy.MayHaveFoundSilentPeer(Age) && _ending.TryBegin() && ReadTcpInfo(out var info))
+        {
+            _ending.Record(info);
+            _ending.RecordEnder(ConnectionEnder.Kestrel);
+        }
+        Report(transportDone: true);
+        _waitingWrite.Release();
         _registry?.Remove(this);
     }
 
@@ -215,6 +219,32 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     /// <summary>The waiting write is over.</summary>
     internal void OnWriteDone() => _waitingWrite.Release();
 
+    /// <summary>A read of the transport failed with <paramref name="exception"/>: the connection is ending.</summary>
+    internal void OnReceiveFailed(Exception exception)
+    {
+        if (FindSocketError(exception) is { } error)
+            _ending.RecordError(error);
+        OnEnding(aboveTcp: false, applicationAbort: false);
+    }
+
+    /// <summary>
+    /// A flush of the transport failed with <paramref name="exception"/>: keeps its socket error, and tells whether it is
+    /// the kernel giving up on the peer, which the output hides from Kestrel (see <see cref="KeepAliveConnectionOutput"/>).
+    /// </summary>
+    internal bool OnSendFailed(Exception exception)
+    {
+        var error = FindSocketError(exception);
+        if (error is { } socketError)
+            _ending.RecordError(socketError);
+        if (!LostConnectionClassifier.IsKernelVerdict(error))
+            return false;
+        // The output took the verdict first: the transport has closed its socket, so TCP_INFO is read through the
+        // descriptor the waiting write kept, now, before that write lets it go.
+        if (!_ending.KernelClosed && ReadTcpInfo(out var info))
+            _ending.Record(info);
+        return true;
+    }
+
     // Kestrel first reads the transport once it serves the connection (TLS or HTTP), after the endpoint's
     // connection middleware that comes before TLS: the policy now is the endpoint's. By then Kestrel has set
     // IConnectionMetricsTagsFeature (present only while kestrel.connection.duration is listened to).
@@ -227,27 +257,49 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         return input;
     }
 
-    // The connection is ending: Kestrel aborts it, or its receive failed. Read TCP_INFO now, while the
-    // socket is open. Only a connection the kernel closed with probes or retransmissions outstanding (or
-    // whose receive said so) is followed further; a normal close costs this one getsockopt.
-    private void OnEnding()
-    {
-        if (Interlocked.CompareExchange(ref _state, Ending, Open) != Open)
-            return;
+    private TimeSpan Age => TimeSpan.FromMilliseconds(unchecked((uint)(Environment.TickCount - _acceptedAt)));
 
-        ReadVerdict();
-        if (EndedInfo is null && !LostConnectionClassifier.IsKernelVerdict(ReceiveError))
+    // The first sign of the end: Kestrel aborts it, or its receive failed. TCP_INFO is read now, while the socket is open
+    // (a normal close costs this one getsockopt).
+    /// <param name="aboveTcp">Whether the application, its framework or Kestrel ended it (an abort with a reason).</param>
+    /// <param name="applicationAbort">Whether that abort was <c>HttpContext.Abort()</c>, which a ping timer above TCP may be behind.</param>
+    private void OnEnding(bool aboveTcp, bool applicationAbort)
+    {
+        if (!_ending.TryBegin())
+            return;
+        if (ReadTcpInfo(out var info))
+            _ending.Record(info);
+
+        if (_ending.KernelClosed || LostConnectionClassifier.IsKernelVerdict(_ending.Error))
         {
-            _state = Ended;
+            // The kernel ended it: reported when Kestrel completes the connection, when its error has usually surfaced.
+            ReportWhenCompleted();
             return;
         }
+        if (aboveTcp && _ending.HasReading && !_ending.PeerClosed)
+        {
+            // The kernel holds it still: judged now, while TCP_INFO is as the timer above TCP found it, and reported before
+            // Kestrel records the connection's end, so that its tags get the cause.
+            _ending.RecordEnder(Policy.IsStopping ? ConnectionEnder.Shutdown : ConnectionEnder.Application);
+            if (_ending.Ender == ConnectionEnder.Application && NeedsAbortOrigin(applicationAbort))
+                _ending.RecordEnder(AbortOrigin.Find());
+            Report(transportDone: false);
+        }
+        // Otherwise it looked normal; a verdict the output meets later is still reported when the connection ends.
+    }
 
-        // Report when Kestrel completes the connection: the receive error has usually surfaced by then.
+    // Which timer aborted matters for the cause of a connection whose peer answers (a ping through a proxy ends in the
+    // application's abort; Kestrel's minimum data rate, for a closed window), and for the log line of a lost one.
+    private bool NeedsAbortOrigin(bool applicationAbort) =>
+        applicationAbort || _ending.WindowClosed || LostConnectionClassifier.Classify(_ending, Policy.Options) != LostConnectionCause.None;
+
+    private void ReportWhenCompleted()
+    {
         try
         {
             if (Features.Get<IConnectionCompleteFeature>() is { } complete)
             {
-                complete.OnCompleted(static state => { ((KeepAliveConnection)state).Report(); return Task.CompletedTask; }, this);
+                complete.OnCompleted(static state => { ((KeepAliveConnection)state).Report(transportDone: true); return Task.CompletedTask; }, this);
                 return;
             }
         }
@@ -255,78 +307,64 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         {
             // Kestrel has completed the connection already.
         }
-        Report();
+        Report(transportDone: false);
     }
 
-    // Keeps TCP_INFO if it shows the kernel's verdict on the peer. The kernel wakes the receive with its verdict just
-    // before it marks the socket closed (tcp_write_err, then tcp_done): with the verdict in hand, TCP_INFO is the
-    // verdict's even if the state has not caught up yet.
-    private void ReadVerdict()
+    // TCP_INFO through the socket, or through the descriptor a waiting write kept once the transport closed the socket.
+    private bool ReadTcpInfo(out TcpConnectionInfo info) =>
+        TcpConnectionInfo.TryRead(Socket, out info) || _waitingWrite.TryReadTcpInfo(out info);
+
+    /// <param name="transportDone">Whether the HTTP layer is done with the transport's pipes, which may then be looked into.</param>
+    private void Report(bool transportDone)
     {
-        if ((TcpConnectionInfo.TryRead(Socket, out var info) || _waitingWrite.TryReadTcpInfo(out info)) &&
-            (info.State == TcpConnectionInfo.Closed || LostConnectionClassifier.IsKernelVerdict(ReceiveError)) &&
-            (info.Probes > 0 || info.Retransmits > 0 || info.WindowClosedWithDataWaiting))
-        {
-            _endedLastAckMilliseconds = info.LastAckReceivedMilliseconds;
-            _endedRetransmits = info.Retransmits;
-            _endedProbes = info.Probes;
-            _endedWindowClosed = info.WindowClosedWithDataWaiting;
-            _endedState = info.State;
-        }
-    }
-
-    // TCP_INFO as read when the connection ended (the fields kept), or null.
-    private TcpConnectionInfo? EndedInfo => _endedState == 0 ? null : new TcpConnectionInfo(
-        _endedState, _endedRetransmits, RtoMicroseconds: 0, _endedProbes, Unacked: 0, LastDataReceivedMilliseconds: 0, _endedLastAckMilliseconds, RttMicroseconds: 0,
-        NotSentBytes: _endedWindowClosed ? 1u : 0u, SendWindow: _endedWindowClosed ? 0u : null);
-
-    // SocketError values fit a short (the largest is 11004); Success (0) stands for none seen.
-    private SocketError? ReceiveError => _receiveError == 0 ? null : (SocketError)_receiveError;
-
-    /// <summary>
-    /// The transport's send failed with <paramref name="exception"/>: tells whether it is the kernel giving up on the
-    /// peer (which the output hides from Kestrel, see <see cref="KeepAliveConnectionOutput"/>), and keeps it as the
-    /// verdict unless the receive said one. TCP_INFO is not read here: the transport closes the socket before it fails
-    /// the output, so the input (or Kestrel's abort) reads it, as for any other ending.
-    /// </summary>
-    public bool OnKernelVerdict(SocketException exception)
-    {
-        if (!LostConnectionClassifier.IsKernelVerdict(exception.SocketErrorCode))
-            return false;
-        if (_receiveError == 0)
-            _receiveError = (short)exception.SocketErrorCode;
-        // The output took the error first: the transport has closed its socket, so TCP_INFO is read through the
-        // descriptor the waiting write kept, now, before that write lets it go. If the input had already seen a normal
-        // ending (Ended), the connection reports when it is disposed.
-        if (EndedInfo is null)
-            ReadVerdict();
-        return true;
-    }
-
-    /// <summary>A read of the transport failed with <paramref name="exception"/>: the connection is ending.</summary>
-    internal void OnReceiveFailed(Exception exception)
-    {
-        if (FindSocketError(exception) is { } error)
-            _receiveError = (short)error;
-        OnEnding();
-    }
-
-    private void Report()
-    {
-        if (Interlocked.Exchange(ref _state, Reported) == Reported)
+        if (!_ending.TryReport())
             return;
+        if (transportDone && _ending.KernelClosed && _ending.Error is null)
+            FindTransportError();
 
-        var endedInfo = EndedInfo;
-        var cause = LostConnectionClassifier.Classify(endedInfo, ReceiveError, Policy.Options);
+        var cause = LostConnectionClassifier.Classify(_ending, Policy.Options);
         if (cause == LostConnectionCause.None)
             return;
 
-        // From the peer's last sign of life (acknowledgements of probes included) to the verdict: what it cost.
-        TimeSpan? silence = endedInfo is { } info ? TimeSpan.FromMilliseconds(info.LastAckReceivedMilliseconds) : null;
-        Policy.ReportLost(this, _endpoint, cause, silence);
+        // From the peer's last sign of life (acknowledgements of probes included) to the end: what it cost.
+        TimeSpan? silence = _ending.HasReading ? _ending.SinceLastAck : null;
+        Policy.ReportLost(this, _endpoint, cause, silence, _ending.Ender);
 
         if (Features.Get<IConnectionMetricsTagsFeature>()?.Tags is { } tags && !tags.Any(t => t.Key == "error.type"))
             tags.Add(new("error.type", cause.ToErrorType()));
+    }
+
+    // The kernel ended the connection and neither our receive nor our send saw its error: Kestrel's socket transport keeps
+    // it as what its pipes complete with (SocketConnection: the input with the receive's error, the output with the
+    // send's), where no one looks once the HTTP layer has stopped reading and writing.
+    private void FindTransportError()
+    {
+        try
+        {
+            if (TransportInput.TryRead(out var result))
+                TransportInput.AdvanceTo(result.Buffer.Start);
+        }
+        catch (Exception ex)
+        {
+            Keep(ex);
+        }
+        try
+        {
+            var flush = TransportOutput.FlushAsync();
+            if (flush.IsCompleted)
+                flush.GetAwaiter().GetResult();
+        }
+        catch (Exception ex)
+        {
+            Keep(ex);
+        }
+
+        // A pipe already completed by its user says nothing; one completed with the transport's error says it.
+        void Keep(Exception exception)
+        {
+            if (FindSocketError(exception) is { } error)
+                _ending.RecordError(error);
+        }
     }
 
     private static SocketError? FindSocketError(Exception? exception)

@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 
 namespace KeepAlive.AspNetCore;
@@ -27,7 +26,7 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) 
         {
             flush = Inner.FlushAsync(cancellationToken);
         }
-        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        catch (Exception ex) when (connection.OnSendFailed(ex))
         {
             return new(Completed);
         }
@@ -41,7 +40,7 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) 
         {
             write = Inner.WriteAsync(source, cancellationToken);
         }
-        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        catch (Exception ex) when (connection.OnSendFailed(ex))
         {
             return new(Completed);
         }
@@ -59,7 +58,7 @@ internal sealed class KeepAliveConnectionOutput(KeepAliveConnection connection) 
         {
             return await flush.ConfigureAwait(false);
         }
-        catch (SocketException ex) when (connection.OnKernelVerdict(ex))
+        catch (Exception ex) when (connection.OnSendFailed(ex))
         {
             return Completed;
         }

@@ -10,9 +10,15 @@ namespace KeepAlive.AspNetCore;
 /// </summary>
 internal sealed class KeepAliveMetrics
 {
+    // From seconds (an aggressive policy) to the kernel's default 2 h 11 min: where no bound in force says better.
+    private static readonly double[] s_coarseSilences = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800];
+    // A lost peer's silence is its bound plus a little (a timer's firing, a retransmission timeout): fine buckets from the
+    // bound up, 5 % wide, so that a dashboard's quantile, interpolated in its bucket, is within 5 % of the silence.
+    private static readonly double[] s_aboveBound = [1, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3];
+
     private readonly Counter<long> _appliedConnections;
     private readonly Counter<long> _lostConnections;
-    private readonly Histogram<double> _lostConnectionSilence;
+    private Histogram<double>? _lostConnectionSilence;
     private readonly Counter<long> _policyErrors;
     private readonly Meter _meter;
 
@@ -28,23 +34,40 @@ internal sealed class KeepAliveMetrics
         _lostConnections = meter.CreateCounter<long>(
             "keepalive.lost_connections",
             unit: "{connection}",
-            description: "Connections the kernel ended because the peer stopped answering, or answered a keepalive probe with a reset.");
-
-        _lostConnectionSilence = meter.CreateHistogram<double>(
-            "keepalive.lost_connection.silence",
-            unit: "s",
-            description: "For each lost connection, the time from the peer's last sign of life (anything it sent, acknowledgements of keepalive probes included) until the kernel gave up on it: how long a dead or stalled peer held the connection.",
-            advice: new InstrumentAdvice<double>
-            {
-                // From seconds (an aggressive policy) to the kernel's default 2 h 11 min.
-                HistogramBucketBoundaries = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 10800],
-            });
+            description: "Connections lost because the peer stopped answering (or answered a keepalive probe with a reset), by error.type: ended by the kernel's TCP timers (tcp_*) or by a timer above TCP, the app's, its framework's or Kestrel's (app_*).");
 
         _policyErrors = meter.CreateCounter<long>(
             "keepalive.policy_errors",
             unit: "{error}",
             description: "Socket options of the keepalive policy that could not be applied to a connection.");
     }
+
+    /// <summary>
+    /// Creates <c>keepalive.lost_connection.silence</c> with bucket boundaries around <paramref name="expected"/>, the
+    /// silences after which the policies and the app's timers let a peer go (their bounds), from each up to 30 % above
+    /// it in 5 % steps, over a coarse scale for the rest. Boundaries on the bounds themselves would put every lost
+    /// peer's silence, a little above its bound, in a bucket as wide as the next bound: a dashboard then shows 30 s for
+    /// 20.3 s. Once per meter: the first call sets them (later policies, a reload, keep those).
+    /// </summary>
+    public void CreateSilenceHistogram(IEnumerable<TimeSpan> expected)
+    {
+        // One instrument of that name, whoever asks first: under a lock, as it happens once.
+        lock (_meter)
+        {
+            _lostConnectionSilence ??= _meter.CreateHistogram<double>(
+                "keepalive.lost_connection.silence",
+                unit: "s",
+                description: "For each lost connection, the time from the peer's last sign of life (anything it sent, acknowledgements of probes included) until its connection was ended: how long a dead or stalled peer held it.",
+                advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = SilenceBoundaries(expected) });
+        }
+    }
+
+    /// <summary>The boundaries <see cref="CreateSilenceHistogram"/> uses, in seconds, ascending.</summary>
+    internal static double[] SilenceBoundaries(IEnumerable<TimeSpan> expected) =>
+        [.. s_coarseSilences
+            .Concat(expected.Where(e => e > TimeSpan.Zero).SelectMany(e => s_aboveBound.Select(f => Math.Round(e.TotalSeconds * f, 3))))
+            .Distinct()
+            .Order()];
 
     /// <summary>
     /// Creates <c>keepalive.connections</c>, which <paramref name="observe"/> reads when the meter is collected
@@ -99,12 +122,17 @@ internal sealed class KeepAliveMetrics
 
     public void ConnectionLost(KeepAliveEndpoint endpoint, string policyName, LostConnectionCause cause, TimeSpan? silence)
     {
-        if (!_lostConnections.Enabled && !_lostConnectionSilence.Enabled)
+        if (Volatile.Read(ref _lostConnectionSilence) is not { } silenceHistogram)
+        {
+            CreateSilenceHistogram([]); // policies made in code alone: the coarse scale
+            silenceHistogram = _lostConnectionSilence!;
+        }
+        if (!_lostConnections.Enabled && !silenceHistogram.Enabled)
             return;
         var tags = endpoint.Tags(policyName);
         tags.Add("error.type", cause.ToErrorType());
         _lostConnections.Add(1, tags);
         if (silence is { } value)
-            _lostConnectionSilence.Record(value.TotalSeconds, tags);
+            silenceHistogram.Record(value.TotalSeconds, tags);
     }
 }

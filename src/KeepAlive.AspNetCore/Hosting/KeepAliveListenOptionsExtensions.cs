@@ -3,6 +3,7 @@ using KeepAlive.AspNetCore;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Options;
@@ -118,9 +119,14 @@ public static class KeepAliveListenOptionsExtensions
 
         var logger = services.GetService<ILoggerFactory>()?.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory) ?? NullLogger.Instance;
         var metrics = services.GetService<KeepAliveMetrics>() ?? new KeepAliveMetrics(services.GetRequiredService<IMeterFactory>());
+        var timers = ApplicationTimers.Read(services);
+        var host = services.GetService<IHostApplicationLifetime>();
         // Named after the app-wide policy unless this endpoint changed it.
-        return configure is null
-            ? KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options, metrics, logger)
-            : KeepAlivePolicy.Create("endpoint", options, metrics, logger, section: $"listenOptions.UseKeepAlivePolicy(options => ...) on {listenOptions.EndPoint}");
+        var policy = configure is null
+            ? KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, options, metrics, logger, timers: timers, host: host)
+            : KeepAlivePolicy.Create("endpoint", options, metrics, logger, section: $"listenOptions.UseKeepAlivePolicy(options => ...) on {listenOptions.EndPoint}", timers: timers, host: host);
+        // Without the app-wide registration, the first policy places the silence histogram's boundaries.
+        metrics.CreateSilenceHistogram(new[] { policy.Bounds.SilentIdlePeer, policy.Bounds.UnacknowledgedData, policy.Bounds.StalledReader }.OfType<TimeSpan>().Concat(timers.All.Select(t => t.EndsAfter)));
+        return policy;
     }
 }

@@ -58,7 +58,7 @@ public class ConnectionStateTests
         Assert.All(all.Skip(Clients), c => Assert.Equal("responsive", c.State));
 
         // The kernel's bound runs from the last sign of life, the streams' first event, a moment before the cut.
-        await server.CountedLostAsync(Clients, "keepalive_timeout", cut, Bound + Margin, $"{Clients} idle clients vanished");
+        await server.CountedLostAsync(Clients, "tcp_keepalive_timeout", cut, Bound + Margin, $"{Clients} idle clients vanished");
         await server.GoneAfterVerdictAsync("probing", address);
     }
 
@@ -80,7 +80,7 @@ public class ConnectionStateTests
         // It acknowledged nothing since it vanished, and sent its request before that.
         Assert.True(connection.LastDataReceived >= connection.Silence, $"lastDataReceived {connection.LastDataReceived}, silence {connection.Silence}");
 
-        await server.CountedLostAsync(1, "user_timeout", vanished, Bound + Margin, "writing peer vanished");
+        await server.CountedLostAsync(1, "tcp_user_timeout", vanished, Bound + Margin, "writing peer vanished");
         await server.GoneAfterVerdictAsync("retransmitting", client.LocalEndPoint.Address);
     }
 
@@ -105,7 +105,7 @@ public class ConnectionStateTests
         // connection (its clock restarted) or had ended it without the library counting it.
         try
         {
-            await server.CountedLostAsync(1, "zero_window", stalled, Bound + TimeSpan.FromSeconds(15), "reader stopped reading");
+            await server.CountedLostAsync(1, "tcp_zero_window", stalled, Bound + TimeSpan.FromSeconds(15), "reader stopped reading");
         }
         catch (TimeoutException ex)
         {

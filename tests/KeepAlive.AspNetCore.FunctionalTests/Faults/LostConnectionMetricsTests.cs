@@ -51,7 +51,7 @@ public class LostConnectionMetricsTests
             }
             // Before any loss, each cause's series exists at zero (Prometheus' increase() would miss a first loss at 1).
             Assert.Equal(
-                ["keepalive_timeout", "probe_reset", "timeout", "unreachable", "user_timeout", "zero_window"],
+                ["app_ping_timeout", "app_timeout", "app_zero_window", "tcp_keepalive_timeout", "tcp_probe_reset", "tcp_timeout", "tcp_unreachable", "tcp_user_timeout", "tcp_zero_window"],
                 lostConnections.GetMeasurementSnapshot().Where(m => m.Value == 0).Select(m => (string)m.Tags["error.type"]!).Distinct().Order());
             Assert.Empty(lostConnections.Events());
             foreach (var client in clients)
@@ -66,7 +66,7 @@ public class LostConnectionMetricsTests
             Assert.All(lost, m =>
             {
                 Assert.Equal(1, m.Value);
-                Assert.Equal("keepalive_timeout", m.Tags["error.type"]);
+                Assert.Equal("tcp_keepalive_timeout", m.Tags["error.type"]);
                 Assert.Equal("default", m.Tags["keepalive.policy"]);
                 Assert.Equal("ipv4", m.Tags["network.type"]);
                 Assert.Equal("127.0.0.1", m.Tags["server.address"]);
@@ -77,7 +77,7 @@ public class LostConnectionMetricsTests
             Assert.Equal(vanishing, silences.Count);
             Assert.All(silences, m =>
             {
-                Assert.Equal("keepalive_timeout", m.Tags["error.type"]);
+                Assert.Equal("tcp_keepalive_timeout", m.Tags["error.type"]);
                 Assert.InRange(m.Value, Idle.TotalSeconds, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds);
             });
             TestContext.Current.TestOutputHelper?.WriteLine($"silences: {string.Join(", ", silences.Select(m => m.Value.ToString("F3")))} s");
@@ -85,7 +85,7 @@ public class LostConnectionMetricsTests
             // Kestrel's own connection duration carries the policy, and the cause for the lost ones.
             var durations = await kestrelDurations.WaitForAsync(vanishing + 3, Wait);
             Assert.All(durations, m => Assert.Equal("default", m.Tags.GetValueOrDefault("keepalive.policy")));
-            var tagged = durations.Where(m => Equals(m.Tags.GetValueOrDefault("error.type"), "keepalive_timeout")).ToList();
+            var tagged = durations.Where(m => Equals(m.Tags.GetValueOrDefault("error.type"), "tcp_keepalive_timeout")).ToList();
             Assert.Equal(vanishing, tagged.Count);
         }
         finally
@@ -109,9 +109,9 @@ public class LostConnectionMetricsTests
         await client.VanishAsync();
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
-        Assert.Equal("user_timeout", lost.Tags["error.type"]);
+        Assert.Equal("tcp_user_timeout", lost.Tags["error.type"]);
         var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, Wait));
-        Assert.Equal("user_timeout", silence.Tags["error.type"]);
+        Assert.Equal("tcp_user_timeout", silence.Tags["error.type"]);
     }
 
     [Fact]
@@ -129,7 +129,7 @@ public class LostConnectionMetricsTests
         await FaultTestHost.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer rebooted");
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
-        Assert.Equal("probe_reset", lost.Tags["error.type"]);
+        Assert.Equal("tcp_probe_reset", lost.Tags["error.type"]);
     }
 
     [Fact]
@@ -152,7 +152,7 @@ public class LostConnectionMetricsTests
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
         TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
-        Assert.Equal("unreachable", lost.Tags["error.type"]);
+        Assert.Equal("tcp_unreachable", lost.Tags["error.type"]);
     }
 
     [Fact]
@@ -176,7 +176,7 @@ public class LostConnectionMetricsTests
         await client.VanishAsync();
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
-        Assert.Equal("keepalive_timeout", lost.Tags["error.type"]);
+        Assert.Equal("tcp_keepalive_timeout", lost.Tags["error.type"]);
         var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, Wait));
         Assert.InRange(silence.Value, Idle.TotalSeconds, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds);
     }

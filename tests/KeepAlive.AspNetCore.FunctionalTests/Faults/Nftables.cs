@@ -29,6 +29,15 @@ internal sealed class Nftables : IAsyncDisposable
         $"add rule inet {_table} input ip daddr {address} drop");
 
     /// <summary>
+    /// Drops every packet to and from <paramref name="address"/> as it arrives: a client that vanished entirely, whose own
+    /// sends (a SignalR client's pings, say) stop reaching the server too.
+    /// </summary>
+    public Task DropAllOfAsync(IPAddress address) => ApplyAsync(
+        $"add chain inet {_table} input {{ type filter hook input priority 0; policy accept; }}",
+        $"add rule inet {_table} input ip daddr {address} drop",
+        $"add rule inet {_table} input ip saddr {address} drop");
+
+    /// <summary>
     /// Answers every packet addressed to <paramref name="address"/> with ICMP host-unreachable, as a
     /// router does when the peer's network is gone.
     /// </summary>

@@ -45,7 +45,7 @@ public class OtlpExportTests
             $"{string.Join(", ", receiver.DataPoints.Select(p => p.Metric).Distinct())}\nThe sample wrote:\n{sample.Output}");
         Assert.Equal("{connection}", lost.Unit);
         Assert.Equal(1, lost.Value);
-        Assert.Equal("keepalive_timeout", lost.Attributes["error.type"]);
+        Assert.Equal("tcp_keepalive_timeout", lost.Attributes["error.type"]);
         Assert.Equal("streaming", lost.Attributes["keepalive.policy"]);
         Assert.Equal("127.0.0.1", lost.Attributes["server.address"]);
         Assert.Equal(sample.BaseAddress.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), lost.Attributes["server.port"]);

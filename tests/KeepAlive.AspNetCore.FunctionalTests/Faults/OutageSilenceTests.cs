@@ -71,7 +71,7 @@ public class OutageSilenceTests
             TestContext.Current.TestOutputHelper?.WriteLine(
                 $"round {round}: {silences.Count} silences so far, {silences.Min():F3} to {silences.Max():F3} s; causes {tally.LostByCause}");
             Assert.Equal(round * Clients, tally.Lost);
-            Assert.Equal(round * Clients, tally.LostWith("keepalive_timeout"));
+            Assert.Equal(round * Clients, tally.LostWith("tcp_keepalive_timeout"));
             Assert.Equal(round * Clients, silences.Count);
             Assert.All(silences, s => Assert.InRange(s, 0, (KeepAliveSpan + TimeSpan.FromSeconds(1)).TotalSeconds));
         }

@@ -117,7 +117,7 @@ public class OutageTests
             Assert.True(lastLost <= Bound, $"The last lost connection was counted {lastLost.TotalSeconds:F3} s after the drop; bound {Bound.TotalSeconds} s.");
             Assert.True(lastClosed <= Bound, $"Kestrel closed the last dead connection {lastClosed.TotalSeconds:F3} s after the drop; bound {Bound.TotalSeconds} s.");
             Assert.Equal(Clients, tally.Lost);
-            Assert.Equal(Clients, tally.LostWith("keepalive_timeout"));
+            Assert.Equal(Clients, tally.LostWith("tcp_keepalive_timeout"));
 
             // The clients come back from a new address while the old one is still cut off, and are all served.
             using var back = await EventStreamClients.OpenAsync(server, newAddress, Clients, cancellationToken);

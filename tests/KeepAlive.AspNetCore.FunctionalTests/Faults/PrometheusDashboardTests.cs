@@ -100,7 +100,7 @@ public class PrometheusDashboardTests
             // A rate panel shows lost connections per second; over the whole range, that is the count.
             var perRange = expr.Contains("rate(", StringComparison.Ordinal) ? range.TotalSeconds : 1;
             var counted = result.ToDictionary(s => s.Labels.GetValueOrDefault("error_type") ?? "", s => Math.Round(s.Value * perRange, 6));
-            if (counted.GetValueOrDefault("keepalive_timeout", counted.GetValueOrDefault("")) != Clients || counted.Any(c => c.Key is not ("keepalive_timeout" or "") && c.Value != 0))
+            if (counted.GetValueOrDefault("tcp_keepalive_timeout", counted.GetValueOrDefault("")) != Clients || counted.Any(c => c.Key is not ("tcp_keepalive_timeout" or "") && c.Value != 0))
             {
                 failures.Add($"Panel '{title}' counts {string.Join(", ", counted.Select(c => $"{c.Key}: {c.Value}"))}; {Clients} clients vanished, every one idle " +
                     $"(keepalive_timeout), so it should count {Clients} keepalive_timeout and 0 of any other cause. (Missing the first loss: " +

@@ -40,7 +40,7 @@ public class StalledReaderTests
 
         var lost = await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(5));
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken); // nothing more comes
-        Assert.Equal("zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
+        Assert.Equal("tcp_zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
         var silence = Assert.Single(metrics.Of("keepalive.lost_connection.silence"));
         Assert.True(silence.Value < bound.TotalSeconds, $"The client kept answering window probes; its last sign of life was {silence.Value} s before.");
         Assert.Equal(1, logs.ConnectionLost);

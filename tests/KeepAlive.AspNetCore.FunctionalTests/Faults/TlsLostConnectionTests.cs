@@ -76,11 +76,11 @@ public class TlsLostConnectionTests
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, TimeSpan.FromSeconds(15)));
         if (httpVersion == "1.1")
-            Assert.Equal("keepalive_timeout", lost.Tags["error.type"]);
+            Assert.Equal("tcp_keepalive_timeout", lost.Tags["error.type"]);
         else
             // HTTP/2 may have a frame of its own in flight (a SETTINGS or WINDOW_UPDATE acknowledgement) when the
             // peer vanishes; the kernel then ends the connection by retransmission, and says so.
-            Assert.Contains(lost.Tags["error.type"], new[] { "keepalive_timeout", "user_timeout" });
+            Assert.Contains(lost.Tags["error.type"], new[] { "tcp_keepalive_timeout", "tcp_user_timeout" });
         var silence = Assert.Single(await silenceHistogram.WaitForAsync(1, TimeSpan.FromSeconds(15)));
         // Silence runs from the peer's last sign of life. Only what reaches the client is dropped here, so an HTTP/2 client
         // still retransmits its own last frames (their acknowledgements never reach it) and the server hears them: its

@@ -66,8 +66,8 @@ internal static class StatedBounds
         var idleGone = await idleClient.VanishAsync();
         var busyGone = await busyClient.VanishAsync();
 
-        await ExpectAbortAsync("a dead idle peer", idleServer, idleGone, bounds.SilentIdlePeer, bounds.SilentIdlePeer, "keepalive_timeout", metrics, logs);
-        await ExpectAbortAsync("a peer that stops acknowledging data", busyServer, busyGone, bounds.UnacknowledgedData, latest, "user_timeout", metrics, logs);
+        await ExpectAbortAsync("a dead idle peer", idleServer, idleGone, bounds.SilentIdlePeer, bounds.SilentIdlePeer, "tcp_keepalive_timeout", metrics, logs);
+        await ExpectAbortAsync("a peer that stops acknowledging data", busyServer, busyGone, bounds.UnacknowledgedData, latest, "tcp_user_timeout", metrics, logs);
         if (bounds.SilentIdlePeer is null)
         {
             await FaultTestHost.WatchAsync(idleServer.Aborted, Stopwatch.GetTimestamp(), Unbounded);
@@ -88,7 +88,7 @@ internal static class StatedBounds
         // Counted when Kestrel completes the connection, which a loaded machine can delay past the abort.
         var counted = $"{what} counted as {cause}; counted: {string.Join(", ", metrics.Of("keepalive.lost_connections").Select(m => m.ErrorType))}; " +
             $"the library logged: {string.Join(" | ", logs.KeepAlive.Where(e => e.Level >= LogLevel.Information && e.EventId.Name != "PolicyCreated").Select(e => e.Message))}";
-        if (cause == "keepalive_timeout")
+        if (cause == "tcp_keepalive_timeout")
         {
             await Policies.Eventually.HoldsAsync(() => metrics.Of("keepalive.lost_connections").Any(m => m.ErrorType == cause), counted, TimeSpan.FromSeconds(15));
             return;
@@ -98,8 +98,8 @@ internal static class StatedBounds
         // fallback timeout, or (when the receive saw only the socket closing) not at all (README, "Lost connections").
         // The bound is what this matrix proves; LostConnectionMetricsTests checks the cause of such a loss.
         await Task.Delay(TimeSpan.FromSeconds(2), TestContext.Current.CancellationToken);
-        var lost = metrics.Of("keepalive.lost_connections").Where(m => m.ErrorType != "keepalive_timeout").ToList();
+        var lost = metrics.Of("keepalive.lost_connections").Where(m => m.ErrorType != "tcp_keepalive_timeout").ToList();
         TestContext.Current.TestOutputHelper?.WriteLine(lost.Count == 0 ? $"not counted: {counted}" : $"counted: {lost[0].ErrorType}");
-        Assert.All(lost, m => Assert.Contains(m.ErrorType, new[] { cause, "timeout" }));
+        Assert.All(lost, m => Assert.Contains(m.ErrorType, new[] { cause, "tcp_timeout" }));
     }
 }
