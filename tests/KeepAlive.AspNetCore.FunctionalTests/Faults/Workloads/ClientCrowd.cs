@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using Grpc.Core;
@@ -22,6 +23,7 @@ internal sealed class ClientCrowd : IAsyncDisposable
 
     private readonly ClientSockets _sockets;
     private readonly List<Func<ValueTask>> _closes = [];
+    private readonly List<Func<Task>> _leaves = [];
     private readonly Lock _lock = new();
 
     private ClientCrowd(IPAddress address) => _sockets = new ClientSockets(address);
@@ -40,7 +42,15 @@ internal sealed class ClientCrowd : IAsyncDisposable
         try
         {
             await Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = ConnectsInFlight, CancellationToken = timeout.Token },
-                async (_, ct) => crowd.Add(await crowd.OpenOneAsync(server, every, ct)));
+                async (_, ct) =>
+                {
+                    var (close, leave) = await crowd.OpenOneAsync(server, every, ct);
+                    lock (crowd._lock)
+                    {
+                        crowd._closes.Add(close);
+                        crowd._leaves.Add(leave);
+                    }
+                });
         }
         catch
         {
@@ -62,13 +72,19 @@ internal sealed class ClientCrowd : IAsyncDisposable
         await Task.WhenAll(closes.Select(c => c().AsTask())).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
     }
 
-    private void Add(Func<ValueTask> close)
+    /// <summary>
+    /// Every client leaves in the normal course: a FIN after its stream, a WebSocket close handshake, a SignalR stop, an
+    /// HTTP/2 or gRPC client disposed.
+    /// </summary>
+    public async Task LeaveAsync()
     {
+        List<Func<Task>> leaves;
         lock (_lock)
-            _closes.Add(close);
+            leaves = [.. _leaves];
+        await Task.WhenAll(leaves.Select(l => l())).WaitAsync(TimeSpan.FromSeconds(20), TestContext.Current.CancellationToken);
     }
 
-    private Task<Func<ValueTask>> OpenOneAsync(WorkloadServer server, int every, CancellationToken ct) => server.Workload switch
+    private Task<(Func<ValueTask> Close, Func<Task> Leave)> OpenOneAsync(WorkloadServer server, int every, CancellationToken ct) => server.Workload switch
     {
         Workload.WebSocketPing => OpenWebSocketAsync(server.BaseAddress, ct),
         Workload.SignalR => OpenHubConnectionAsync(server.BaseAddress, ct),
@@ -78,17 +94,23 @@ internal sealed class ClientCrowd : IAsyncDisposable
     };
 
     // Raw HTTP/1.1, as a browser's EventSource: the request, the headers and the first event, then reading nothing more.
-    private async Task<Func<ValueTask>> OpenEventStreamAsync(Uri server, int every, CancellationToken ct)
+    private async Task<(Func<ValueTask>, Func<Task>)> OpenEventStreamAsync(Uri server, int every, CancellationToken ct)
     {
-        var stream = await _sockets.ConnectAsync(new IPEndPoint(IPAddress.Parse(server.Host), server.Port), ct);
+        var stream = (NetworkStream)await _sockets.ConnectAsync(new IPEndPoint(IPAddress.Parse(server.Host), server.Port), ct);
         await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {WorkloadServer.EventsPath}?every={every} HTTP/1.1\r\nHost: x\r\n\r\n"), ct);
         await ReadUntilAsync(stream, WorkloadServer.FirstEvent, ct);
         // Read on, as EventSource does, so the ticks are acknowledged and the window stays open.
         _ = DrainAsync(stream);
-        return () => stream.DisposeAsync();
+        return (() => stream.DisposeAsync(), () =>
+        {
+            // A closing tab: its FIN.
+            stream.Socket.Shutdown(System.Net.Sockets.SocketShutdown.Both);
+            stream.Dispose();
+            return Task.CompletedTask;
+        });
     }
 
-    private async Task<Func<ValueTask>> OpenWebSocketAsync(Uri server, CancellationToken ct)
+    private async Task<(Func<ValueTask>, Func<Task>)> OpenWebSocketAsync(Uri server, CancellationToken ct)
     {
         // The client sends no pings of its own (KeepAliveInterval 0): the server's, answered while a receive is pending, are the test.
         var webSocket = new ClientWebSocket();
@@ -98,16 +120,22 @@ internal sealed class ClientCrowd : IAsyncDisposable
         var first = await webSocket.ReceiveAsync(buffer, ct);
         if (Encoding.ASCII.GetString(buffer, 0, first.Count) != WorkloadServer.FirstMessage)
             throw new InvalidOperationException("The WebSocket's first message was not 'open'.");
-        _ = ReceiveOnAsync(webSocket);
-        return () =>
+        var receiving = ReceiveOnAsync(webSocket);
+        return (() =>
         {
             webSocket.Abort();
             webSocket.Dispose();
             return ValueTask.CompletedTask;
-        };
+        }, async () =>
+        {
+            // The close handshake: ours, then the server's answer, which the receive loop reads.
+            await webSocket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", TestContext.Current.CancellationToken);
+            await receiving;
+            webSocket.Dispose();
+        });
     }
 
-    private async Task<Func<ValueTask>> OpenHubConnectionAsync(Uri server, CancellationToken ct)
+    private async Task<(Func<ValueTask>, Func<Task>)> OpenHubConnectionAsync(Uri server, CancellationToken ct)
     {
         var connection = new HubConnectionBuilder()
             .WithUrl(new Uri(server, WorkloadServer.HubPath), o =>
@@ -125,37 +153,39 @@ internal sealed class ClientCrowd : IAsyncDisposable
         await connection.StartAsync(ct);
         if (await connection.InvokeAsync<string>(nameof(WorkloadServer.EventsHub.Hello), ct) != WorkloadServer.FirstMessage)
             throw new InvalidOperationException("The hub did not answer.");
-        return connection.DisposeAsync;
+        return (connection.DisposeAsync, () => connection.StopAsync(TestContext.Current.CancellationToken));
     }
 
-    private async Task<Func<ValueTask>> OpenHttp2StreamAsync(Uri server, CancellationToken ct)
+    private async Task<(Func<ValueTask>, Func<Task>)> OpenHttp2StreamAsync(Uri server, CancellationToken ct)
     {
         var client = new HttpClient(_sockets.Handler()) { DefaultRequestVersion = HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact, Timeout = Timeout.InfiniteTimeSpan };
         var response = await client.GetAsync(new Uri(server, WorkloadServer.EventsPath), HttpCompletionOption.ResponseHeadersRead, ct);
         var stream = await response.EnsureSuccessStatusCode().Content.ReadAsStreamAsync(ct);
         await ReadUntilAsync(stream, WorkloadServer.FirstEvent, ct);
         _ = DrainAsync(stream);
-        return () =>
+        ValueTask Close()
         {
             response.Dispose();
             client.Dispose();
             return ValueTask.CompletedTask;
-        };
+        }
+        return (Close, () => Close().AsTask());
     }
 
-    private async Task<Func<ValueTask>> OpenGrpcStreamAsync(Uri server, int every, CancellationToken ct)
+    private async Task<(Func<ValueTask>, Func<Task>)> OpenGrpcStreamAsync(Uri server, int every, CancellationToken ct)
     {
-        var channel = GrpcChannel.ForAddress(server, new GrpcChannelOptions { HttpHandler = _sockets.Handler() });
+        var channel = GrpcChannel.ForAddress(server, new GrpcChannelOptions { HttpHandler = _sockets.Handler(), DisposeHttpClient = true });
         var call = new Events.EventsClient(channel).Subscribe(new Subscription { EveryMilliseconds = every }, cancellationToken: CancellationToken.None);
         if (!await call.ResponseStream.MoveNext(ct) || call.ResponseStream.Current.Data != WorkloadServer.FirstMessage)
             throw new InvalidOperationException("The gRPC stream's first event was not 'open'.");
         _ = ReadOnAsync(call.ResponseStream);
-        return () =>
+        ValueTask Close()
         {
             call.Dispose();
             channel.Dispose();
             return ValueTask.CompletedTask;
-        };
+        }
+        return (Close, () => Close().AsTask());
     }
 
     private static async Task ReadUntilAsync(Stream stream, string expected, CancellationToken ct)

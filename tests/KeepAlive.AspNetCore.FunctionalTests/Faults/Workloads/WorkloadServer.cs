@@ -33,6 +33,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
         App = app;
         Logs = logs;
         Losses = new LossRecorder(app.BaseAddress.Port);
+        Aborts = app.App.Services.GetRequiredService<AppAborts>();
     }
 
     public Workload Workload { get; }
@@ -45,6 +46,9 @@ internal sealed class WorkloadServer : IAsyncDisposable
 
     /// <summary>The library's <c>ConnectionLost</c> lines, and Kestrel's stack traces (there should be none).</summary>
     public LogTally Logs { get; }
+
+    /// <summary>The app's own way to abort each live client (HTTP/1.1 workloads).</summary>
+    public AppAborts Aborts { get; }
 
     /// <summary>Whether the workload runs over HTTP/2 (without TLS, with prior knowledge).</summary>
     public static bool IsHttp2(Workload workload) => workload is Workload.Http2Ping or Workload.GrpcPing or Workload.GrpcIdle;
@@ -62,6 +66,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
             // A vanished peer's connection still open at the end must not hold up the test's disposal.
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(3));
             builder.Configuration.AddInMemoryCollection(policy);
+            builder.Services.AddSingleton<AppAborts>();
             builder.WebHost.ConfigureKestrel(kestrel =>
             {
                 kestrel.Listen(IPAddress.Loopback, 0, listen => listen.Protocols = IsHttp2(workload) ? HttpProtocols.Http2 : HttpProtocols.Http1);
@@ -119,6 +124,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
     private static async Task StreamEventsAsync(HttpContext context, int every)
     {
         using var ended = Ended(context);
+        context.RequestServices.GetRequiredService<AppAborts>().Add(context.Abort, ended.Token);
         context.Response.ContentType = "text/event-stream";
         try
         {
@@ -150,6 +156,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
         }
         using var webSocket = await context.WebSockets.AcceptWebSocketAsync();
         using var ended = Ended(context);
+        context.RequestServices.GetRequiredService<AppAborts>().Add(webSocket.Abort, ended.Token);
         try
         {
             await webSocket.SendAsync(Encoding.ASCII.GetBytes(FirstMessage), WebSocketMessageType.Text, endOfMessage: true, ended.Token);
@@ -168,9 +175,15 @@ internal sealed class WorkloadServer : IAsyncDisposable
         CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, context.RequestServices.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping);
 
     /// <summary>A hub its clients connect to and stay connected to.</summary>
-    internal sealed class EventsHub : Hub
+    internal sealed class EventsHub(AppAborts aborts) : Hub
     {
         public string Hello() => FirstMessage;
+
+        public override Task OnConnectedAsync()
+        {
+            aborts.Add(Context.Abort, Context.ConnectionAborted);
+            return Task.CompletedTask;
+        }
     }
 
     /// <summary>A gRPC server stream: a first event at once, then one every <c>every_milliseconds</c> (never for 0).</summary>
