@@ -11,11 +11,13 @@ cd "$(dirname "$0")/.."
 configuration=${CONFIGURATION:-Release}
 results=artifacts/test-results
 
-# What the fault tests run besides the tests themselves: nftables drops packets, and the dashboard test
-# scrapes the sample with a real Prometheus. Both from the distribution, installed when missing.
+# What the fault tests run besides the tests themselves: nftables drops packets, the dashboard test scrapes the
+# sample with a real Prometheus, and clients vanish behind a real reverse proxy (nginx). All from the distribution,
+# installed when missing.
 missing=()
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]} (the fault tests need them)..."

@@ -25,6 +25,8 @@ internal sealed class ClientCrowd : IAsyncDisposable
     private readonly List<Func<ValueTask>> _closes = [];
     private readonly List<Func<Task>> _leaves = [];
     private readonly Lock _lock = new();
+    private Uri _target = null!;
+    private TimeSpan? _hubKeepAlive;
 
     private ClientCrowd(IPAddress address) => _sockets = new ClientSockets(address);
 
@@ -34,9 +36,11 @@ internal sealed class ClientCrowd : IAsyncDisposable
 
     /// <summary>Opens <paramref name="count"/> clients of <paramref name="server"/>'s workload, each with its first message received.</summary>
     /// <param name="every">For the event streams: ms between events (0: none after the first).</param>
-    public static async Task<ClientCrowd> OpenAsync(WorkloadServer server, IPAddress address, int count, int every = 0)
+    /// <param name="via">Where the clients connect instead of the server itself (a proxy in front of it).</param>
+    /// <param name="hubKeepAlive">For SignalR: how often the clients ping (SignalR's 15 s by default).</param>
+    public static async Task<ClientCrowd> OpenAsync(WorkloadServer server, IPAddress address, int count, int every = 0, Uri? via = null, TimeSpan? hubKeepAlive = null)
     {
-        var crowd = new ClientCrowd(address);
+        var crowd = new ClientCrowd(address) { _target = via ?? server.BaseAddress, _hubKeepAlive = hubKeepAlive };
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
         timeout.CancelAfter(OpenTimeout);
         try
@@ -86,11 +90,11 @@ internal sealed class ClientCrowd : IAsyncDisposable
 
     private Task<(Func<ValueTask> Close, Func<Task> Leave)> OpenOneAsync(WorkloadServer server, int every, CancellationToken ct) => server.Workload switch
     {
-        Workload.WebSocketPing => OpenWebSocketAsync(server.BaseAddress, ct),
-        Workload.SignalR => OpenHubConnectionAsync(server.BaseAddress, ct),
-        Workload.Http2Ping => OpenHttp2StreamAsync(server.BaseAddress, ct),
-        Workload.GrpcPing or Workload.GrpcIdle => OpenGrpcStreamAsync(server.BaseAddress, every, ct),
-        _ => OpenEventStreamAsync(server.BaseAddress, every, ct),
+        Workload.WebSocketPing => OpenWebSocketAsync(_target, ct),
+        Workload.SignalR => OpenHubConnectionAsync(_target, ct),
+        Workload.Http2Ping => OpenHttp2StreamAsync(_target, ct),
+        Workload.GrpcPing or Workload.GrpcIdle => OpenGrpcStreamAsync(_target, every, ct),
+        _ => OpenEventStreamAsync(_target, every, ct),
     };
 
     // Raw HTTP/1.1, as a browser's EventSource: the request, the headers and the first event, then reading nothing more.
@@ -137,7 +141,10 @@ internal sealed class ClientCrowd : IAsyncDisposable
 
     private async Task<(Func<ValueTask>, Func<Task>)> OpenHubConnectionAsync(Uri server, CancellationToken ct)
     {
-        var connection = new HubConnectionBuilder()
+        var builder = new HubConnectionBuilder();
+        if (_hubKeepAlive is { } keepAlive)
+            builder.WithKeepAliveInterval(keepAlive);
+        var connection = builder
             .WithUrl(new Uri(server, WorkloadServer.HubPath), o =>
             {
                 o.Transports = HttpTransportType.WebSockets;
