@@ -23,9 +23,9 @@ internal static class AbortOrigin
     // SignalR's WebSockets transport aborts its socket when its close went unanswered for CloseTimeout, after the hub
     // ended the connection (ClientTimeoutInterval, or the app).
     private const string SignalRWebSocketsTransport = "Microsoft.AspNetCore.Http.Connections.Internal.Transports.WebSocketsServerTransport";
-    // Kestrel's timeouts (minimum data rates, request headers) end connections from HttpConnection.OnTimeout.
-    private const string KestrelHttpConnection = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.HttpConnection";
-    private const string OnTimeout = "OnTimeout";
+    // Kestrel's timeouts (minimum data rates, request headers) are checked, and their connections aborted, by its
+    // TimeoutControl on the heartbeat (CheckForWriteDataRateTimeout for a reader too slow).
+    private const string KestrelTimeoutControl = "Microsoft.AspNetCore.Server.Kestrel.Core.Internal.Infrastructure.TimeoutControl";
 
     // Kestrel's CoreStrings.ConnectionAbortedByApplication, the reason HttpContext.Abort() gives (Kestrel's strings are
     // not localized).
@@ -50,7 +50,7 @@ internal static class AbortOrigin
                     return ConnectionEnder.WebSocketPing;
                 case SignalRWebSocketsTransport:
                     return ConnectionEnder.SignalR;
-                case KestrelHttpConnection when method!.Name == OnTimeout:
+                case KestrelTimeoutControl:
                     return ConnectionEnder.KestrelTimeout;
             }
         }

@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -67,9 +69,34 @@ public class StalledReaderTests
         Assert.Equal(0, logs.ConnectionLost);
     }
 
-    private static Task<KestrelApp> StartAsync(LogTally logs, FloodEndpoint stream, string userTimeout) =>
+    [Fact]
+    public async Task A_client_that_stops_reading_and_Kestrel_ends_for_its_minimum_data_rate_is_counted_as_app_zero_window()
+    {
+        PrivateNetworkNamespace.Require();
+        using var metrics = new MetricRecorder();
+        var logs = new LogTally();
+        var stream = new FloodEndpoint();
+        // Kestrel's minimum response data rate (240 B/s after 5 s by default) made strict: it notices the stalled reader
+        // within seconds, long before the policy's 2 min user timeout.
+        await using var app = await StartAsync(logs, stream, userTimeout: "00:02:00", b =>
+            b.WebHost.ConfigureKestrel(k => k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1_000_000, gracePeriod: TimeSpan.FromSeconds(2))));
+        metrics.Port = app.BaseAddress.Port;
+
+        using var client = await StallingClient.ConnectAsync(app.BaseAddress);
+        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        await WhenWindowClosedAsync(server);
+        await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "Kestrel ending the stalled reader's response");
+
+        await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(5));
+        await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken); // nothing more comes
+        Assert.Equal("app_zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
+        Assert.Equal(1, logs.ConnectionLost);
+    }
+
+    private static Task<KestrelApp> StartAsync(LogTally logs, FloodEndpoint stream, string userTimeout, Action<WebApplicationBuilder>? configure = null) =>
         KestrelApp.StartAsync(b =>
         {
+            configure?.Invoke(b);
             b.Logging.AddProvider(logs);
             b.Logging.SetMinimumLevel(LogLevel.Debug);
             b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
