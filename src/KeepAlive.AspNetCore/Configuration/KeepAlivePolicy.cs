@@ -320,7 +320,7 @@ internal sealed partial class KeepAlivePolicy
         [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): {NoticedBy} ended it {SilenceSeconds} s after the peer's last sign of life. Policy {Policy}.", EventName = "ConnectionLost")]
         public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, string noticedBy, double? silenceSeconds, string policy);
 
-        [LoggerMessage(11, LogLevel.Warning, "{Timer} ends a silent peer's connection {EndsAfter} after its last sign of life, before policy {Policy} would ({UserTimeout} after the first unanswered send): those losses are counted as {Cause}; behind a proxy, {BehindProxy}.", EventName = "ApplicationTimerEndsFirst")]
+        [LoggerMessage(11, LogLevel.Warning, "{Timer} ends a silent peer's connection about {EndsAfter} after its last sign of life, before policy {Policy} would ({UserTimeout} after the first unanswered send): those losses are counted as {Cause}; behind a proxy, {BehindProxy}.", EventName = "ApplicationTimerEndsFirst")]
         public static partial void ApplicationTimerEndsFirst(ILogger logger, string timer, string endsAfter, string policy, string userTimeout, string cause, string behindProxy);
     }
 }
