@@ -51,6 +51,18 @@ public class KeepAliveBoundsTests
         Assert.Equal(TimeSpan.FromSeconds(30), bounds.StalledReader);
     }
 
+    [Fact]
+    public void A_connection_written_to_now_and_then_holds_a_vanished_peer_for_the_idle_bound_plus_the_user_timeout_at_worst()
+    {
+        // Idle 2 s, Interval 1 s, ProbeCount 2: 4 s idle, a 4 s user timeout; a write just before the keepalive verdict
+        // starts the user timeout's clock again: 8 s from the peer's last sign of life.
+        Assert.Equal(TimeSpan.FromSeconds(8), KeepAliveBounds.For(Options(2, 1, 2), TcpKernelSettings.Default).WritingNowAndThen);
+        // The defaults: 2 min + 2 min.
+        Assert.Equal(TimeSpan.FromMinutes(4), KeepAliveBounds.For(new KeepAliveOptions(), TcpKernelSettings.Default).WritingNowAndThen);
+        // Keepalive off: nothing bounds the silence between writes.
+        Assert.Null(KeepAliveBounds.For(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(5) }, TcpKernelSettings.Default).WritingNowAndThen);
+    }
+
     [Theory]
     // tcp_retries2 -> give-up time of tcp_model_timeout with TCP_RTO_MIN 200 ms and tcp_rto_max_ms 120 s.
     [InlineData(15, 924.6)] // the default: 938 s measured here (the last backoff fires a little after the model's time)

@@ -25,6 +25,15 @@ namespace KeepAlive.AspNetCore;
 /// <param name="Retries2">tcp_retries2 when it bounds <paramref name="UnacknowledgedData"/> (no user timeout); otherwise <see langword="null"/>.</param>
 internal readonly record struct KeepAliveBounds(TimeSpan? SilentIdlePeer, int IdleProbes, TimeSpan UnacknowledgedData, TimeSpan? StalledReader, int? Retries2)
 {
+    /// <summary>
+    /// A peer that vanishes from a connection the server writes to now and then (a heartbeat), from its last sign of
+    /// life, at worst: between writes the connection is idle and keepalive's clock runs; a write just before its verdict
+    /// puts data in flight, and the verdict is then the user timeout's, counted from that write's first retransmission.
+    /// So a write every W lets the peer go after min(W, <see cref="SilentIdlePeer"/>) + <see cref="UnacknowledgedData"/>.
+    /// <see langword="null"/> when keepalive is off: between writes nothing then bounds it.
+    /// </summary>
+    public TimeSpan? WritingNowAndThen => SilentIdlePeer + UnacknowledgedData;
+
     /// <summary>The bounds of <paramref name="options"/> under the kernel settings <paramref name="kernel"/>.</summary>
     public static KeepAliveBounds For(KeepAliveOptions options, TcpKernelSettings kernel)
     {
@@ -60,7 +69,8 @@ internal readonly record struct KeepAliveBounds(TimeSpan? SilentIdlePeer, int Id
     public string Describe() =>
         $"a dead idle peer is let go {(SilentIdlePeer is { } idle ? $"{Format(idle)} after its last sign of life ({IdleProbes} unanswered probes)" : "never (keepalive is off)")}; " +
         $"a peer that stops acknowledging data {(Retries2 is { } retries ? $"{Format(UnacknowledgedData)} or more after the first unacknowledged send (when tcp_retries2 {retries} retransmissions give up, later where the round trip is long; a UserTimeout makes it firm)" : $"{Format(UnacknowledgedData)} after the first unacknowledged send")}; " +
-        $"a live peer that stops reading {(StalledReader is { } stalled ? $"{Format(stalled)} after its window closed" : "never (TCP gives no bound without a UserTimeout)")}";
+        $"a live peer that stops reading {(StalledReader is { } stalled ? $"{Format(stalled)} after its window closed" : "never (TCP gives no bound without a UserTimeout)")}; " +
+        $"a peer that vanishes from a connection written to now and then {(WritingNowAndThen is { } writing ? $"at most {Format(writing)} after its last sign of life (a write just before the keepalive verdict starts the user timeout)" : "never, between writes (keepalive is off)")}";
 
     /// <summary>A duration as an operator reads it: <c>11 s</c>, <c>2 min</c>, <c>15 min 24.6 s</c>, <c>2 h 11 min 15 s</c>.</summary>
     public static string Format(TimeSpan value)

@@ -45,7 +45,8 @@ public class LoggingTests
         Assert.Equal(
             "a dead idle peer is let go 40 s after its last sign of life (4 unanswered probes); " +
             "a peer that stops acknowledging data 40 s after the first unacknowledged send; " +
-            "a live peer that stops reading 40 s after its window closed",
+            "a live peer that stops reading 40 s after its window closed; " +
+            "a peer that vanishes from a connection written to now and then at most 1 min 20 s after its last sign of life (a write just before the keepalive verdict starts the user timeout)",
             entry.Fields["Bounds"]);
         Assert.Equal("SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT", entry.Fields["SocketOptions"]);
 

@@ -9,7 +9,7 @@ internal enum Workload
     /// <summary>A server-sent event stream with an event every second.</summary>
     TickingEvents,
 
-    /// <summary>A server-sent event stream with a heartbeat every 3 seconds: idle between writes.</summary>
+    /// <summary>A server-sent event stream with a heartbeat every few seconds (its clients say how often): idle between writes.</summary>
     Heartbeat,
 
     /// <summary>A WebSocket whose server pings every 5 s and waits 5 s for the PONG (.NET's WebSocketOptions.KeepAliveTimeout).</summary>
