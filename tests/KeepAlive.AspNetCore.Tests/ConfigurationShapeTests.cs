@@ -37,6 +37,8 @@ public class ConfigurationShapeTests
         // What TimeSpan.Parse reads as 24 days and as d:hh:mm:ss.
         { ["KeepAlive:Idle=24:00:00"], $"KeepAlive:Idle: '24:00:00' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), {Seconds}" },
         { ["KeepAlive:Idle=0:00:00:30"], $"KeepAlive:Idle: '0:00:00:30' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), {Seconds}" },
+        // A fraction point with no digits, which TimeSpan's "c" takes.
+        { ["KeepAlive:Interval=00:01:00."], $"KeepAlive:Interval: '00:01:00.' is not a duration; use a TimeSpan such as 00:01:00 (hh:mm:ss), {Seconds}" },
     };
 
     [Theory]

@@ -195,7 +195,10 @@ internal static class KeepAliveConfiguration
     private static bool TryParseDuration(string value, out TimeSpan duration)
     {
         duration = default;
-        return value.Count(c => c == ':') == 2 && TimeSpan.TryParseExact(value.Trim(), "c", CultureInfo.InvariantCulture, out duration);
+        // "c" also takes a fraction point with no digits after it ("00:01:00."), which the grammar above does not allow.
+        var trimmed = value.Trim();
+        return trimmed.Count(c => c == ':') == 2 && !trimmed.EndsWith('.') &&
+            TimeSpan.TryParseExact(trimmed, "c", CultureInfo.InvariantCulture, out duration);
     }
 
     private static string NotADuration(string key, string value, string range)

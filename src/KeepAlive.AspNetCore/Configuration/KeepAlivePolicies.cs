@@ -25,6 +25,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
     private readonly KestrelConfigurationEndpoints _kestrelEndpoints;
     private readonly ApplicationTimers _timers;
     private readonly IHostApplicationLifetime? _host;
+    private volatile bool _disposed;
     private volatile PolicySet _current;
 
     public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration,
@@ -45,6 +46,8 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         if (kestrelEndpoints.AppCallbacksHidden)
             kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
+        foreach (var (path, target) in LinkedConfigurationFiles.Find(configuration))
+            Log.ConfigurationFileNotWatched(_logger, path, target);
         // keepalive.connections reads the open connections, and only when the meter is collected.
         metrics.ObserveConnections(new KeepAliveConnectionGauge(this).Collect);
     }
@@ -143,9 +146,36 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
     }
 
-    public void Dispose() => _reloads.Dispose();
+    public void Dispose()
+    {
+        _disposed = true;
+        _reloads.Dispose();
+    }
 
-    private void Reload()
+    /// <summary>
+    /// Applies a configuration change. Runs on the file watcher's thread, where an exception would end the process: a
+    /// reload that meets the host shutting down (its services disposed under it) stops quietly, and anything else
+    /// unexpected is logged with the last good policies kept.
+    /// </summary>
+    internal void Reload()
+    {
+        if (_disposed)
+            return;
+        try
+        {
+            ApplyReload();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The host is shutting down: its policies no longer matter.
+        }
+        catch (Exception ex)
+        {
+            Log.ReloadFailed(_logger, ex);
+        }
+    }
+
+    private void ApplyReload()
     {
         KeepAliveOptions options;
         try
@@ -258,5 +288,11 @@ internal sealed partial class KeepAlivePolicies : IDisposable
 
         [LoggerMessage(7, LogLevel.Error, "KeepAlive configuration change rejected; the last good policies stay in force:" + "\n" + "{Failures}", EventName = "ReloadRejected")]
         public static partial void ReloadRejected(ILogger logger, string failures);
+
+        [LoggerMessage(13, LogLevel.Warning, "The configuration file {Path} is a symbolic link (to {Target}), as a Kubernetes ConfigMap is mounted, and .NET's default file watcher does not see it swapped: changes to it, the KeepAlive section's among them, apply only after a restart. Set DOTNET_USE_POLLING_FILE_WATCHER=true to have them applied within about 4 s.", EventName = "ConfigurationFileNotWatched")]
+        public static partial void ConfigurationFileNotWatched(ILogger logger, string path, string target);
+
+        [LoggerMessage(12, LogLevel.Error, "KeepAlive configuration change could not be applied; the last good policies stay in force.", EventName = "ReloadFailed")]
+        public static partial void ReloadFailed(ILogger logger, Exception exception);
     }
 }

@@ -20,15 +20,18 @@ internal sealed class ConnectionStateReader
 
     /// <summary>
     /// Writes the state of each of <paramref name="connections"/> into <paramref name="states"/> at its index;
-    /// <see langword="null"/> for a connection that is gone (or off Linux, where there is no TCP_INFO).
-    /// <paramref name="useNetlink"/>: false reads each socket with getsockopt. Never throws.
+    /// <see langword="null"/> for a connection that is gone (or off Linux, where there is no TCP_INFO). Where
+    /// <paramref name="counts"/> is not empty, also how far into its state each one is: its unanswered probes or
+    /// retransmissions. <paramref name="useNetlink"/>: false reads each socket with getsockopt. Never throws.
     /// </summary>
-    public void Read(ReadOnlySpan<KeepAliveConnection> connections, Span<ConnectionState?> states, bool useNetlink = true)
+    public void Read(ReadOnlySpan<KeepAliveConnection> connections, Span<ConnectionState?> states, bool useNetlink = true, Span<byte> counts = default)
     {
         states[..connections.Length].Clear();
+        if (!counts.IsEmpty)
+            counts[..connections.Length].Clear();
         if (!useNetlink || !InetDiagTcpDump.IsAvailable)
         {
-            ReadEach(connections, states);
+            ReadEach(connections, states, counts);
             return;
         }
 
@@ -43,7 +46,7 @@ internal sealed class ConnectionStateReader
             if (!TcpConnectionKey.TryCreate(connection.SocketLocalEndPoint, connection.SocketRemoteEndPoint, out var key))
             {
                 // No end points (not a TCP socket we can name): one getsockopt.
-                states[i] = ReadOne(connection);
+                ReadOne(connections, i, states, counts);
                 continue;
             }
             if (!_index.TryAdd(key, i, out var first))
@@ -52,25 +55,34 @@ internal sealed class ConnectionStateReader
                 // disposes it), and the kernel gave the pair to a new one. The dump cannot tell them apart; each one's
                 // own socket can.
                 _index.Remove(first);
-                states[first] = ReadOne(connections[first]);
-                states[i] = ReadOne(connection);
+                ReadOne(connections, first, states, counts);
+                ReadOne(connections, i, states, counts);
                 continue;
             }
             several |= port != 0 && key.LocalPort != port;
             port = key.LocalPort;
         }
 
-        if (_index.Count > 0 && !InetDiagTcpDump.TryReadStates(several ? (ushort)0 : port, _index, states))
-            ReadEach(connections, states);
+        if (_index.Count > 0 && !InetDiagTcpDump.TryReadStates(several ? (ushort)0 : port, _index, states, counts))
+            ReadEach(connections, states, counts);
     }
 
     // getsockopt for the connections that have no state yet.
-    private static void ReadEach(ReadOnlySpan<KeepAliveConnection> connections, Span<ConnectionState?> states)
+    private static void ReadEach(ReadOnlySpan<KeepAliveConnection> connections, Span<ConnectionState?> states, Span<byte> counts)
     {
         for (var i = 0; i < connections.Length; i++)
-            states[i] ??= ReadOne(connections[i]);
+        {
+            if (states[i] is null)
+                ReadOne(connections, i, states, counts);
+        }
     }
 
-    private static ConnectionState? ReadOne(KeepAliveConnection connection) =>
-        ConnectionStateClassifier.TryRead(connection.Socket, out _, out var state) ? state : null;
+    private static void ReadOne(ReadOnlySpan<KeepAliveConnection> connections, int i, Span<ConnectionState?> states, Span<byte> counts)
+    {
+        if (!ConnectionStateClassifier.TryRead(connections[i].Socket, out var info, out var state))
+            return;
+        states[i] = state;
+        if (!counts.IsEmpty)
+            counts[i] = Math.Max(info.Probes, info.Retransmits);
+    }
 }

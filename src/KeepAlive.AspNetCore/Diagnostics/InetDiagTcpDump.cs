@@ -57,11 +57,12 @@ internal static class InetDiagTcpDump
 
     /// <summary>
     /// Dumps the TCP sockets whose local port is <paramref name="localPort"/> (0: any) and, for each one
-    /// <paramref name="index"/> holds, writes its state into <paramref name="states"/> at that index; a socket the
-    /// dump does not list keeps what it had. <see langword="false"/> if the dump failed (the caller then reads those
-    /// sockets one by one); never throws.
+    /// <paramref name="index"/> holds, writes its state into <paramref name="states"/> at that index, and its timer's count
+    /// (unanswered probes, retransmissions) into <paramref name="counts"/> when it is not empty; a socket the dump does not
+    /// list keeps what it had. <see langword="false"/> if the dump failed (the caller then reads those sockets one by
+    /// one); never throws.
     /// </summary>
-    public static bool TryReadStates(ushort localPort, TcpConnectionIndex index, Span<ConnectionState?> states)
+    public static bool TryReadStates(ushort localPort, TcpConnectionIndex index, Span<ConnectionState?> states, Span<byte> counts = default)
     {
         if (!IsAvailable)
             return false;
@@ -80,7 +81,7 @@ internal static class InetDiagTcpDump
                     var received = socket.Receive(buffer);
                     if (received <= 0 || received == buffer.Length)
                         throw new InvalidDataException("The reply did not fit the buffer.");
-                    switch (Parse(buffer.AsSpan(0, received), sequence, index, states))
+                    switch (Parse(buffer.AsSpan(0, received), sequence, index, states, counts))
                     {
                         case Reply.More:
                             continue;
@@ -143,7 +144,7 @@ internal static class InetDiagTcpDump
     private enum Reply { More, Done, Failed }
 
     // The messages of one recv: one struct inet_diag_msg per socket, then NLMSG_DONE after the last (or NLMSG_ERROR).
-    private static Reply Parse(ReadOnlySpan<byte> received, uint sequence, TcpConnectionIndex index, Span<ConnectionState?> states)
+    private static Reply Parse(ReadOnlySpan<byte> received, uint sequence, TcpConnectionIndex index, Span<ConnectionState?> states, Span<byte> counts)
     {
         while (received.Length >= HeaderLength)
         {
@@ -168,7 +169,11 @@ internal static class InetDiagTcpDump
                 case TcpDiagGetSock when message.Length >= MessageLength:
                     var key = TcpConnectionKey.FromInetDiagSockId(message.Slice(4, 48), ipv4: message[0] == AfInet);
                     if (index.TryFind(key, out var found))
+                    {
                         states[found] = ConnectionStateClassifier.Of(timer: message[2], count: message[3]);
+                        if (!counts.IsEmpty)
+                            counts[found] = message[3];
+                    }
                     break;
             }
         }

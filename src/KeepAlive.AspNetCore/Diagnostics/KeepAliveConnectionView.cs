@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
@@ -7,21 +8,34 @@ using Microsoft.Extensions.Primitives;
 namespace KeepAlive.AspNetCore;
 
 /// <summary>
-/// The connection view (<c>MapKeepAliveConnections</c>): every open connection under a policy as JSON, worst first
-/// (<see cref="ConnectionState"/> in declaration order, then the longest silence), with what TCP_INFO says of its
-/// peer and the bounds of its policy. <c>?state=probing</c> (repeated or comma-separated) keeps only those states.
+/// The connection view (<c>MapKeepAliveConnections</c>): the open connections under a policy as JSON, worst first
+/// (<see cref="ConnectionState"/> in declaration order, then the longest silence), at most <c>?limit=</c> of them (100 by
+/// default), with what TCP_INFO says of each peer and the bounds of its policy, and how many matched and were left out.
+/// <c>?state=probing</c> (repeated or comma-separated) keeps only those states.
 /// </summary>
 /// <remarks>
+/// <para>
+/// From <see cref="KeepAliveConnectionGauge.NetlinkFrom"/> open connections on, the states come from one socket dump, as
+/// the gauge's do, with each timer's count (probes, retransmissions) to rank the connections within a state; TCP_INFO is
+/// then read for the ones shown only. Below, one getsockopt each. So a request over many connections costs about one
+/// gauge collection plus the rows it returns, and its response is bounded by the limit.
+/// </para>
+/// <para>
 /// Written with <see cref="Utf8JsonWriter"/> straight into the response: no reflection-based serialization, so it
 /// survives trimming, and no object per connection beyond its strings. Where TCP_INFO does not exist (not Linux) a
 /// connection's state and TCP fields are <c>null</c>.
+/// </para>
 /// </remarks>
 internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
 {
-    private const string StateParameter = "state";
-    // Hands the response to the transport every so many connections, so 10,000 of them need not sit in its buffer.
+    private const string StateParameter = "state", LimitParameter = "limit";
+    private const int DefaultLimit = 100, MaxLimit = 10_000;
+    private const int MaxEcho = 40;
+    // Hands the response to the transport every so many connections, so a large one need not sit in its buffer.
     private const int FlushEvery = 128;
 
+    private static readonly JsonEncodedText s_count = JsonEncodedText.Encode("count");
+    private static readonly JsonEncodedText s_omitted = JsonEncodedText.Encode("omitted");
     private static readonly JsonEncodedText s_connections = JsonEncodedText.Encode("connections");
     private static readonly JsonEncodedText s_connectionId = JsonEncodedText.Encode("connectionId");
     private static readonly JsonEncodedText s_remoteEndPoint = JsonEncodedText.Encode("remoteEndPoint");
@@ -39,44 +53,49 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
     private static readonly JsonEncodedText s_unacknowledgedData = JsonEncodedText.Encode("unacknowledgedData");
     private static readonly JsonEncodedText s_stalledReader = JsonEncodedText.Encode("stalledReader");
 
+    // Requests take turns: the socket dump's reader is one, and two views at once would each walk every connection.
+    private readonly SemaphoreSlim _turn = new(1, 1);
+    private readonly ConnectionStateReader _reader = new();
     private int _lastCount;
 
     public async Task InvokeAsync(HttpContext context)
     {
         if (!TryReadFilter(context.Request.Query[StateParameter], out var filter, out var bad))
         {
-            await WriteBadStateAsync(context.Response, bad);
+            await WriteBadRequestAsync(context.Response, "Unknown connection state",
+                $"'{Echo(bad)}' is not a connection state; the states are {ConnectionStateClassifier.AllowedValues} (?{StateParameter}=probing&{StateParameter}=retransmitting, or comma-separated).");
+            return;
+        }
+        if (!TryReadLimit(context.Request.Query[LimitParameter], out var limit))
+        {
+            await WriteBadRequestAsync(context.Response, "Bad limit",
+                $"'{Echo(context.Request.Query[LimitParameter].ToString())}' is not a limit; ?{LimitParameter}= takes a whole number from 1 to {MaxLimit} (default {DefaultLimit}).");
             return;
         }
 
-        var rows = ArrayPool<Row>.Shared.Rent(Math.Max(_lastCount, 16));
-        var count = 0;
+        Row[] rows;
+        int count, shown;
+        await _turn.WaitAsync(context.RequestAborted);
         try
         {
-            using (var snapshot = OpenConnectionSnapshot.Take(policies(), _lastCount))
-            {
-                _lastCount = snapshot.Count;
-                if (rows.Length < snapshot.Count)
-                {
-                    ArrayPool<Row>.Shared.Return(rows);
-                    rows = ArrayPool<Row>.Shared.Rent(snapshot.Count);
-                }
-                foreach (var connection in snapshot.Connections)
-                {
-                    if (Read(connection) is { } row && (filter == 0 || row.State is { } state && (filter & (1 << (int)state)) != 0))
-                        rows[count++] = row;
-                }
-            }
-            rows.AsSpan(0, count).Sort(static (a, b) => a.CompareTo(b));
-
+            (rows, count, shown) = Select(filter, limit);
+        }
+        finally
+        {
+            _turn.Release();
+        }
+        try
+        {
             var response = context.Response;
             response.ContentType = "application/json; charset=utf-8";
             // Live, and personal data (client addresses): no cache should keep it.
             response.Headers.CacheControl = "no-store";
             await using var writer = new Utf8JsonWriter(response.BodyWriter);
             writer.WriteStartObject();
+            writer.WriteNumber(s_count, count);
+            writer.WriteNumber(s_omitted, count - shown);
             writer.WriteStartArray(s_connections);
-            for (var i = 0; i < count; i++)
+            for (var i = 0; i < shown; i++)
             {
                 Write(writer, rows[i]);
                 if (i % FlushEvery == FlushEvery - 1)
@@ -91,10 +110,70 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
         }
         finally
         {
-            rows.AsSpan(0, count).Clear();
+            rows.AsSpan(0, shown).Clear();
             ArrayPool<Row>.Shared.Return(rows);
         }
     }
+
+    // The worst `limit` connections of those `filter` keeps, in order, and how many it kept: from one socket dump where
+    // there are many (TCP_INFO then read for those shown), from getsockopt each where there are few.
+    private (Row[] Rows, int Count, int Shown) Select(int filter, int limit)
+    {
+        using var snapshot = OpenConnectionSnapshot.Take(policies(), _lastCount);
+        _lastCount = snapshot.Count;
+        var connections = snapshot.Connections;
+        var rows = ArrayPool<Row>.Shared.Rent(Math.Max(Math.Min(connections.Length, limit), 16));
+        if (connections.Length < KeepAliveConnectionGauge.NetlinkFrom || !InetDiagTcpDump.IsAvailable)
+        {
+            var all = ArrayPool<Row>.Shared.Rent(Math.Max(connections.Length, 16));
+            var kept = 0;
+            foreach (var connection in connections)
+            {
+                if (Read(connection) is { } row && Keeps(filter, row.State))
+                    all[kept++] = row;
+            }
+            all.AsSpan(0, kept).Sort(static (a, b) => a.CompareTo(b));
+            var shown = Math.Min(kept, limit);
+            all.AsSpan(0, shown).CopyTo(rows);
+            all.AsSpan(0, kept).Clear();
+            ArrayPool<Row>.Shared.Return(all);
+            return (rows, kept, shown);
+        }
+
+        var states = ArrayPool<ConnectionState?>.Shared.Rent(connections.Length);
+        var counts = ArrayPool<byte>.Shared.Rent(connections.Length);
+        var candidates = ArrayPool<(int Rank, int Index)>.Shared.Rent(connections.Length);
+        try
+        {
+            _reader.Read(connections, states, useNetlink: true, counts);
+            var matched = 0;
+            for (var i = 0; i < connections.Length; i++)
+            {
+                if (states[i] is { } state && Keeps(filter, state))
+                    candidates[matched++] = (Rank((int)state, counts[i]), i);
+            }
+            // The worst first: by state, then by probes or retransmissions unanswered (the longer silent, the more).
+            candidates.AsSpan(0, matched).Sort(static (a, b) => a.Rank.CompareTo(b.Rank));
+            var shown = 0;
+            for (var c = 0; c < matched && shown < limit; c++)
+            {
+                if (Read(connections[candidates[c].Index]) is { } row)
+                    rows[shown++] = row;
+            }
+            rows.AsSpan(0, shown).Sort(static (a, b) => a.CompareTo(b));
+            return (rows, matched, shown);
+        }
+        finally
+        {
+            ArrayPool<ConnectionState?>.Shared.Return(states);
+            ArrayPool<byte>.Shared.Return(counts);
+            ArrayPool<(int, int)>.Shared.Return(candidates);
+        }
+    }
+
+    private static int Rank(int state, byte count) => state * 256 + (255 - count);
+
+    private static bool Keeps(int filter, ConnectionState? state) => filter == 0 || state is { } s && (filter & (1 << (int)s)) != 0;
 
     // Null for a connection closed while we looked (it is on its way out of the list), as the gauge counts them.
     private static Row? Read(KeepAliveConnection connection)
@@ -120,7 +199,7 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
             // and keepalive.lost_connection.silence records.
             writer.WriteNumber(s_silence, info.LastAckReceivedMilliseconds / 1000.0);
             writer.WriteNumber(s_lastDataReceived, info.LastDataReceivedMilliseconds / 1000.0);
-            writer.WriteNumber(s_rtt, info.RttMicroseconds / 1000.0);
+            writer.WriteNumber(s_rtt, info.RttMicroseconds / 1_000_000.0);
             writer.WriteNumber(s_probes, info.Probes);
             writer.WriteNumber(s_retransmits, info.Retransmits);
             writer.WriteNumber(s_unsentBytes, info.NotSentBytes);
@@ -168,7 +247,18 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
         return true;
     }
 
-    private static async Task WriteBadStateAsync(HttpResponse response, string bad)
+    // 1 to MaxLimit, DefaultLimit when absent.
+    private static bool TryReadLimit(StringValues values, out int limit)
+    {
+        limit = DefaultLimit;
+        return values.Count == 0 ||
+            values.Count == 1 && int.TryParse(values[0], NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= MaxLimit;
+    }
+
+    // The caller's query, of any length, echoed bounded.
+    private static string Echo(string value) => value.Length <= MaxEcho ? value : value[..MaxEcho] + "...";
+
+    private static async Task WriteBadRequestAsync(HttpResponse response, string title, string detail)
     {
         response.StatusCode = StatusCodes.Status400BadRequest;
         response.ContentType = "application/problem+json; charset=utf-8";
@@ -176,8 +266,8 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
         await using var writer = new Utf8JsonWriter(response.BodyWriter, new JsonWriterOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         writer.WriteStartObject();
         writer.WriteNumber("status", StatusCodes.Status400BadRequest);
-        writer.WriteString("title", "Unknown connection state");
-        writer.WriteString("detail", $"'{bad}' is not a connection state; the states are {ConnectionStateClassifier.AllowedValues} (?{StateParameter}=probing&{StateParameter}=retransmitting, or comma-separated).");
+        writer.WriteString("title", title);
+        writer.WriteString("detail", detail);
         writer.WriteEndObject();
     }
 

@@ -62,8 +62,20 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
                 $"kestrel.Configure().Endpoint(\"{name}\", e => e.ListenOptions.UseKeepAlivePolicy(\"<policy>\")), and remove {KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}")
                 .ToList();
         }
-        return KeepAliveOptionsValidator.UnknownEndpoints(mapped.Where(name => !Current().Contains(name, StringComparer.OrdinalIgnoreCase)), names, Section);
+        var mappedNames = mapped.ToList();
+        return [
+            .. KeepAliveOptionsValidator.UnknownEndpoints(mappedNames.Where(name => !Current().Contains(name, StringComparer.OrdinalIgnoreCase)), names, Section),
+            .. mappedNames.Where(IsWithoutTcp).Select(name =>
+                $"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name} maps the Kestrel endpoint '{name}', whose Url " +
+                $"'{Configuration?.GetSection(name)["Url"]}' is a Unix domain socket or a named pipe: it has no TCP connections, and no policy applies there; " +
+                $"remove {KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}"),
+        ];
     }
+
+    // Kestrel's Url forms for a Unix domain socket (http://unix:/path) and a named pipe (http://pipe:/name).
+    private bool IsWithoutTcp(string endpointName) =>
+        Configuration?.GetSection(endpointName)["Url"] is { } url &&
+        (url.Contains("://unix:", StringComparison.OrdinalIgnoreCase) || url.Contains("://pipe:", StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// Logs, once per name, that a mapped endpoint was added to <c>Kestrel:Endpoints</c> after startup: Kestrel reads

@@ -10,14 +10,15 @@ namespace Microsoft.AspNetCore.Builder;
 public static class KeepAliveConnectionsEndpointRouteBuilderExtensions
 {
     /// <summary>
-    /// Serves, on <c>GET <paramref name="pattern"/></c>, every open TCP connection under a keepalive policy as JSON,
-    /// worst first: <c>zero_window</c>, <c>retransmitting</c>, <c>probing</c>, then <c>responsive</c>, each by
-    /// silence, longest first. Each has <c>connectionId</c>, <c>remoteEndPoint</c>, <c>localEndPoint</c>,
-    /// <c>policy</c>, <c>state</c>, <c>silence</c> (seconds since the peer's last sign of life),
-    /// <c>lastDataReceived</c> (seconds since it last sent data), <c>rtt</c> (ms), <c>probes</c>,
+    /// Serves, on <c>GET <paramref name="pattern"/></c>, the open TCP connections under a keepalive policy as JSON, worst
+    /// first: <c>zero_window</c>, <c>retransmitting</c>, <c>probing</c>, then <c>responsive</c>, each by silence, longest
+    /// first; at most <c>?limit=</c> of them (1 to 10,000, default 100), with <c>count</c> (how many matched) and
+    /// <c>omitted</c> (how many the limit left out). Each has <c>connectionId</c>, <c>remoteEndPoint</c>,
+    /// <c>localEndPoint</c>, <c>policy</c>, <c>state</c>, <c>silence</c> (seconds since the peer's last sign of life),
+    /// <c>lastDataReceived</c> (seconds since it last sent data), <c>rtt</c> (seconds), <c>probes</c>,
     /// <c>retransmits</c>, <c>unsentBytes</c> and the policy's <c>bounds</c> (seconds, <c>null</c> where unbounded).
-    /// <c>?state=probing</c> (repeated or comma-separated) keeps only those states; an unknown state is a 400.
-    /// Needs <c>builder.UseKeepAlivePolicy()</c>.
+    /// <c>?state=probing</c> (repeated or comma-separated) keeps only those states; an unknown state or a bad limit is a
+    /// 400. Needs <c>builder.UseKeepAlivePolicy()</c>.
     /// </summary>
     /// <remarks>
     /// The view lists client addresses, which are personal data: never expose it anonymously. Protect it like a

@@ -87,7 +87,7 @@ internal static class ConfigurationCases
         yield return ("policies as a list", [("KeepAlive:Policies:0:Idle", "00:00:05"), ("KeepAlive:Policies:1:Preset", "Aggressive")], "KeepAlive:Policies");
         yield return ("endpoints as a list", [("KeepAlive:Endpoints:0", "default")], "KeepAlive:Endpoints");
         // Durations: forms without seconds or outside [-][d.]hh:mm:ss[.fffffff], and values out of range, top level and named.
-        string[] badForms = ["00:30", "1:00", "1.02:03", "24:00:00", "0:00:00:30", "30", "abc", "00:00:30,5", "1e3", ""];
+        string[] badForms = ["00:30", "1:00", "1.02:03", "24:00:00", "0:00:00:30", "30", "abc", "00:00:30,5", "1e3", "00:01:00.", ""];
         string[] outOfRange = ["00:00:00", "09:06:08", "00:00:01.5", "-00:00:05"];
         foreach (var section in new[] { "KeepAlive", "KeepAlive:Policies:bad" })
         {

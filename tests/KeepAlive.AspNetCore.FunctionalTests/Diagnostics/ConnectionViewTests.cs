@@ -49,7 +49,8 @@ public class ConnectionViewTests
         Assert.Equal(0, listed.Retransmits);
         Assert.Equal(0, listed.UnsentBytes);
         Assert.InRange(listed.Silence!.Value, 0, 20);
-        Assert.True(listed.Rtt >= 0);
+        // In seconds, as every other field: a loopback round trip is well under a millisecond.
+        Assert.InRange(listed.Rtt!.Value, 0, 0.01);
         // Idle 20 s + Interval 5 s x ProbeCount 3 = 35 s for each bound, the derived UserTimeout for the other two.
         Assert.Equal(new ViewedBounds(35, 35, 35), listed.Bounds);
 
@@ -63,6 +64,70 @@ public class ConnectionViewTests
         // Filtered: nothing is probing; responsive (with another state, comma-separated) lists both.
         Assert.Empty((await ConnectionView.ReadAsync(http, new Uri(app.BaseAddress, $"{ViewPath}?state=probing"))).Connections);
         Assert.Equal(2, (await ConnectionView.ReadAsync(http, new Uri(app.BaseAddress, $"{ViewPath}?state=probing,responsive"))).Connections.Count);
+    }
+
+    [Fact]
+    public async Task The_view_shows_at_most_its_limit_and_says_how_many_matched_and_were_left_out()
+    {
+        await using var app = await KestrelApp.StartAsync(UsePolicy, a => a.MapKeepAliveConnections(ViewPath));
+        using var http = LoopbackClient.Create();
+        var held = new List<Socket>();
+        try
+        {
+            for (var i = 0; i < 30; i++)
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                held.Add(socket);
+                await socket.ConnectAsync(IPAddress.Loopback, app.BaseAddress.Port, TestContext.Current.CancellationToken);
+            }
+            // 30 held and the view's own client.
+            await Eventually.HoldsAsync(async () => (await ConnectionView.ReadDocumentAsync(http, new Uri(app.BaseAddress, ViewPath))).View.Count == 31, "the view counting 31");
+
+            var (limited, json) = await ConnectionView.ReadDocumentAsync(http, new Uri(app.BaseAddress, $"{ViewPath}?limit=10"));
+            Assert.Equal(31, limited.Count);
+            Assert.Equal(21, limited.Omitted);
+            Assert.Equal(10, limited.Connections.Count);
+            // The default limit is 100: all of them.
+            var all = (await ConnectionView.ReadDocumentAsync(http, new Uri(app.BaseAddress, ViewPath))).View;
+            Assert.Equal((31, 0, 31), (all.Count, all.Omitted, all.Connections.Count));
+            TestContext.Current.TestOutputHelper?.WriteLine(json[..Math.Min(json.Length, 300)]);
+        }
+        finally
+        {
+            held.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("10001")]
+    [InlineData("ten")]
+    [InlineData("-5")]
+    public async Task A_bad_limit_is_a_400_naming_the_allowed_range(string limit)
+    {
+        await using var app = await KestrelApp.StartAsync(UsePolicy, a => a.MapKeepAliveConnections(ViewPath));
+        using var http = LoopbackClient.Create();
+
+        using var response = await http.GetAsync(new Uri(app.BaseAddress, $"{ViewPath}?limit={limit}"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        using var problem = JsonDocument.Parse(await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+        Assert.Equal($"'{limit}' is not a limit; ?limit= takes a whole number from 1 to 10000 (default 100).", problem.RootElement.GetProperty("detail").GetString());
+    }
+
+    [Fact]
+    public async Task A_long_unknown_state_is_echoed_bounded()
+    {
+        await using var app = await KestrelApp.StartAsync(UsePolicy, a => a.MapKeepAliveConnections(ViewPath));
+        using var http = LoopbackClient.Create();
+        var state = new string('x', 5000);
+
+        using var response = await http.GetAsync(new Uri(app.BaseAddress, $"{ViewPath}?state={state}"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
+        Assert.True(body.Length < 400, $"A {state.Length}-character query echoed in {body.Length} characters.");
+        Assert.Contains($"'{new string('x', 40)}...' is not a connection state", body, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -85,9 +85,17 @@ public class StalledReaderTests
         using var client = await StallingClient.ConnectAsync(app.BaseAddress);
         var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         await WhenWindowClosedAsync(server);
+        var info = server.ReadTcpInfo();
         await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "Kestrel ending the stalled reader's response");
 
-        await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(5));
+        try
+        {
+            await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(10));
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message} The server's socket before Kestrel's abort: {info?.ToString() ?? "closed"}; {logs.ConnectionLost} ConnectionLost lines.", ex);
+        }
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken); // nothing more comes
         Assert.Equal("app_zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
         Assert.Equal(1, logs.ConnectionLost);

@@ -9,16 +9,22 @@ internal static class ConnectionView
     /// <summary>GETs the view at <paramref name="address"/> (with its query, if any); fails unless it is a 200.</summary>
     public static async Task<(IReadOnlyList<ViewedConnection> Connections, string Json)> ReadAsync(HttpClient client, Uri address)
     {
+        var (view, json) = await ReadDocumentAsync(client, address);
+        return (view.Connections, json);
+    }
+
+    /// <summary>The whole document: the connections shown, how many matched, how many the limit left out.</summary>
+    public static async Task<(ViewDocument View, string Json)> ReadDocumentAsync(HttpClient client, Uri address)
+    {
         using var response = await client.GetAsync(address, TestContext.Current.CancellationToken);
         var json = await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken);
         Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {address}: {(int)response.StatusCode} {json}");
         Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
-        var view = JsonSerializer.Deserialize<ViewDocument>(json, JsonSerializerOptions.Web)!;
-        return (view.Connections, json);
+        return (JsonSerializer.Deserialize<ViewDocument>(json, JsonSerializerOptions.Web)!, json);
     }
-
-    private sealed record ViewDocument(IReadOnlyList<ViewedConnection> Connections);
 }
+
+internal sealed record ViewDocument(int Count, int Omitted, IReadOnlyList<ViewedConnection> Connections);
 
 internal sealed record ViewedConnection(
     string ConnectionId, string RemoteEndPoint, string LocalEndPoint, string Policy, string? State, double? Silence,

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using Microsoft.Extensions.Configuration;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
@@ -53,6 +54,28 @@ public class UnixSocketTests : IDisposable
 
         Assert.NotEmpty(logs.KeepAliveEvents("PolicyCreated"));
         Assert.DoesNotContain(logs.KeepAlive, e => e.Level >= LogLevel.Warning);
+    }
+
+    [Fact]
+    public async Task A_Unix_socket_endpoint_named_in_KeepAlive_Endpoints_is_refused_at_startup_naming_the_key()
+    {
+        if (!Socket.OSSupportsUnixDomainSockets)
+            Assert.Skip("This OS has no Unix domain sockets.");
+
+        var failure = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => KestrelApp.StartAsync(b =>
+        {
+            b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                ["Kestrel:Endpoints:Sock:Url"] = $"http://unix:{_path}",
+                ["KeepAlive:Endpoints:Sock"] = "default",
+            });
+            b.UseKeepAlivePolicy();
+        }, defaultEndpoint: false));
+
+        Assert.Equal(
+            $"KeepAlive:Endpoints:Sock maps the Kestrel endpoint 'Sock', whose Url 'http://unix:{_path}' is a Unix domain socket or a named pipe: " +
+            "it has no TCP connections, and no policy applies there; remove KeepAlive:Endpoints:Sock",
+            Assert.Single(failure.Failures));
     }
 
     public void Dispose() => File.Delete(_path);

@@ -14,6 +14,8 @@ public class WhoeverNoticesFirstTests
 {
     private const int Clients = 50;
     private const string KeepAliveTimeout = "tcp_keepalive_timeout", UserTimeout = "tcp_user_timeout", AppTimeout = "app_timeout";
+    private const string UnreadKind = "tcp_timeout";
+    private const int MaxUnread = 2;
     private static readonly TimeSpan Margin = TimeSpan.FromSeconds(2);
 
     // Idle 2 s, Interval 1 s, ProbeCount 2: a dead idle peer is let go 4 s after its last sign of life, a peer that stops
@@ -110,8 +112,13 @@ public class WhoeverNoticesFirstTests
                 MeasuredTime.Report($"{c.Workload}: cut -> last of {Clients} closed ({losses.LostByCause})", lastClosed, c.Bound + Margin);
                 if (closed.Count != Clients)
                     failures.Add($"{c.Workload}: the server closed {closed.Count} of the {Clients} vanished clients' connections.");
-                if (lost.Count != Clients || lost.Any(l => !c.Causes.Contains(l.Cause)))
-                    failures.Add($"{c.Workload}: counted {lost.Count} ({losses.LostByCause}); expected {Clients}, each {string.Join(" or ", c.Causes)}.");
+                // A kernel verdict a send met first, with the transport closing the socket before anything read TCP_INFO, is
+                // counted without its kind (tcp_timeout): the README's residual race, seen once in 400 under a whole run's load.
+                var byKernel = c.Causes.All(cause => cause.StartsWith("tcp_", StringComparison.Ordinal));
+                var allowed = byKernel ? [.. c.Causes, UnreadKind] : c.Causes;
+                var unread = lost.Count(l => l.Cause == UnreadKind);
+                if (lost.Count != Clients || lost.Any(l => !allowed.Contains(l.Cause)) || unread > MaxUnread)
+                    failures.Add($"{c.Workload}: counted {lost.Count} ({losses.LostByCause}); expected {Clients}, each {string.Join(" or ", c.Causes)} (at most {MaxUnread} {UnreadKind}).");
                 if (lastClosed > c.Bound + Margin)
                     failures.Add($"{c.Workload}: the last connection closed {lastClosed.TotalSeconds:F1} s after the cut; the README says {c.Bound.TotalSeconds} s.");
                 // Counted as the server closed it: the i-th count within a second of the i-th close.
