@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Metadata;
 using Microsoft.AspNetCore.SignalR;
+using Microsoft.Extensions.Options;
 using OpenTelemetry;
 using OpenTelemetry.Logs;
 using OpenTelemetry.Metrics;
@@ -30,6 +31,7 @@ builder.UseKeepAlivePolicy();
 // service.name is the sample's own unless OTEL_SERVICE_NAME (or service.name in OTEL_RESOURCE_ATTRIBUTES) says
 // otherwise: the environment detector runs after AddService, so it wins.
 const string ServiceName = "KeepAlive.Sample.WebApi";
+const string EchoWebSocket = "echo";
 var otlp = new[] { "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT" }
     .Any(name => !string.IsNullOrEmpty(builder.Configuration[name]));
 builder.Logging.AddOpenTelemetry(logging =>
@@ -47,14 +49,15 @@ if (otlp)
 // the frameworks' defaults unless configuration sets them (SignalR__KeepAliveInterval=00:00:05, WebSockets__KeepAliveTimeout=00:00:10, ...).
 builder.Services.AddSignalR();
 builder.Services.Configure<HubOptions>(builder.Configuration.GetSection("SignalR"));
-builder.Services.Configure<WebSocketOptions>(builder.Configuration.GetSection("WebSockets"));
+// The echo's own options, named: AddSignalR sets the app-wide WebSocketOptions.KeepAliveInterval to zero (SignalR pings
+// by itself), so the echo would otherwise get no keepalive at all rather than .NET's default.
+builder.Services.Configure<WebSocketOptions>(EchoWebSocket, builder.Configuration.GetSection("WebSockets"));
 
 var app = builder.Build();
 
 // Routes with a policy of their own (the streams below) get it on their connection.
 app.UseKeepAliveRoutePolicies();
-// Pings every WebSockets:KeepAliveInterval (2 min by default) and, with WebSockets:KeepAliveTimeout set, ends a
-// WebSocket whose PONG does not come in time (.NET 9+). SignalR's WebSocket transport goes through the same options.
+// WebSocket upgrades, for /ws and SignalR's WebSocket transport.
 app.UseWebSockets();
 
 // Every route this app maps, with its description: the list cannot leave one out.
@@ -120,8 +123,9 @@ app.MapHub<EchoHub>("/hub")
     .WithKeepAlivePolicy("streaming")
     .WithDescription("a SignalR hub (Echo, Ticks); SignalR__KeepAliveInterval, SignalR__ClientTimeoutInterval");
 
-// 5. A WebSocket echo with .NET's keepalive ping (WebSockets:KeepAliveInterval, WebSockets:KeepAliveTimeout).
-app.Map("/ws", async (HttpContext context, ILogger<Program> logger) =>
+// 5. A WebSocket echo with .NET's keepalive ping: every WebSockets:KeepAliveInterval (2 min by default) an unsolicited
+//    PONG or, with WebSockets:KeepAliveTimeout set (.NET 9+), a PING, and a WebSocket whose PONG does not come in time is ended.
+app.Map("/ws", async (HttpContext context, IOptionsMonitor<WebSocketOptions> options, ILogger<Program> logger) =>
 {
     if (!context.WebSockets.IsWebSocketRequest)
     {
@@ -129,7 +133,12 @@ app.Map("/ws", async (HttpContext context, ILogger<Program> logger) =>
         await context.Response.WriteAsync("A WebSocket echo: connect with a WebSocket client (ws://.../ws).\n");
         return;
     }
-    using var socket = await context.WebSockets.AcceptWebSocketAsync();
+    var keepAlive = options.Get(EchoWebSocket);
+    using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+    {
+        KeepAliveInterval = keepAlive.KeepAliveInterval,
+        KeepAliveTimeout = keepAlive.KeepAliveTimeout,
+    });
     var started = TimeProvider.System.GetTimestamp();
     var ended = "closed by the client";
     var buffer = new byte[4096];
