@@ -74,25 +74,9 @@ done
 
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# An OTLP/HTTP receiver that keeps each request's body: names travel in protobuf as plain strings, enough to see which
-# instruments, log categories and service names arrived.
+# An OTLP/HTTP receiver that keeps each request's body (eng/otlp-receiver.py).
 otlp_port=$(free_port)
-python3 - "$otlp_port" "$work/otlp" <<'PY' &
-import http.server, os, sys
-os.makedirs(sys.argv[2], exist_ok=True)
-class Receiver(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        with open(os.path.join(sys.argv[2], self.path.strip("/").replace("/", "_")), "ab") as f:
-            f.write(body)
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-    def log_message(self, *args):
-        pass
-http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Receiver).serve_forever()
-PY
+python3 "$repo/eng/otlp-receiver.py" "$otlp_port" "$work/otlp" &
 pids+=($!)
 
 port=$(free_port)

@@ -151,7 +151,7 @@ public partial class AspireDashboardTests
         });
         await browser.Page.GotoAsync(new Uri(dashboard.Address, $"/structuredlogs/resource/{Resource}").ToString());
         await browser.Page.GetByText("lost (", new() { Exact = false }).First.WaitForAsync();
-        await browser.ScreenshotAsync(Path.Combine(screenshots, "aspire-structured-logs.png"));
+        await browser.ScreenshotAsync(Path.Combine(screenshots, "aspire-structured-logs.png"), height: 1400);
     }
 
     // The instruments of the library's meter, as its code creates them (a host with the policy, listened to in this

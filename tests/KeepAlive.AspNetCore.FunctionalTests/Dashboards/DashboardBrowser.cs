@@ -197,7 +197,9 @@ internal sealed class DashboardBrowser : IAsyncDisposable
         return last;
     }
 
-    public Task ScreenshotAsync(string path) => Page.ScreenshotAsync(new PageScreenshotOptions { Path = path });
+    /// <summary>Saves what the page shows, its top <paramref name="height"/> pixels (the filter popups need the tall viewport, a picture does not).</summary>
+    public Task ScreenshotAsync(string path, int height = 1050) =>
+        Page.ScreenshotAsync(new PageScreenshotOptions { Path = path, Clip = new Clip { X = 0, Y = 0, Width = 1440, Height = height } });
 
     public async ValueTask DisposeAsync()
     {
