@@ -4,15 +4,13 @@
 # 200 ms); time from the client vanishing to the server closing, capped (30 s by default).
 #
 # Usage: bash benchmarks/dead-peers.sh              (REPEATS=5 CAP=30 by default; about a minute)
-# Needs nginx and nftables (apt-get install -y nginx nftables). Everything runs inside a private network
+# Needs nginx, nftables and iproute2 (installed by require_tools when root). Everything runs inside a private network
 # namespace (`unshare -rn`), where dropping packets touches nothing outside it.
 # Results: artifacts/benchmarks/dead-peers-<time>/.
 set -euo pipefail
 source "$(dirname "$0")/tools/common.sh"
 
-for tool in nginx nft ss; do
-  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] || { echo "$tool is missing: apt-get install -y nginx nftables iproute2" >&2; exit 1; }
-done
+require_tools nginx=nginx nft=nftables ss=iproute2 ip=iproute2 curl=curl python3=python3
 
 build_server
 out=$repo/artifacts/benchmarks/dead-peers-$(date -u +%Y%m%dT%H%M%SZ)

@@ -14,6 +14,7 @@
 # Results: printed, and kept in artifacts/benchmarks/gauge-remote-clients-<time>.txt.
 set -euo pipefail
 source "$(dirname "$0")/tools/common.sh"
+require_tools ip=iproute2
 
 connections=${1:-10000}
 runs=${2:-3}

@@ -10,6 +10,7 @@
 # Results: artifacts/benchmarks/memory-<time>/.
 set -euo pipefail
 source "$(dirname "$0")/tools/common.sh"
+require_tools wrk=wrk curl=curl taskset=util-linux ip=iproute2 ss=iproute2 python3=python3
 
 pairs=${PAIRS:-5}
 connections=${CONNECTIONS:-10000}

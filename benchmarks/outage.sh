@@ -5,17 +5,17 @@
 # and at its peak, and what it holds afterwards compared with before.
 #
 # Usage: bash benchmarks/outage.sh [connections] [--policy off] [--watch SECONDS]
-# Needs nftables (apt-get install -y nftables). Runs inside a private network namespace (`unshare -rn`),
+# Needs nftables (installed by require_tools when root). Runs inside a private network namespace (`unshare -rn`),
 # where dropping packets touches nothing outside it. The server and the clients are two processes: each
 # needs connections + ~1000 descriptors, and a user namespace cannot raise the hard limit (20,000 here).
 # Results: printed, and kept in artifacts/benchmarks/outage-<time>.txt.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+source "$(dirname "$0")/tools/common.sh"
+require_tools nft=nftables ip=iproute2
+cd "$repo"
 
 connections=${1:-10000}
 shift || true
-
-command -v nft >/dev/null || [ -x /usr/sbin/nft ] || { echo "nft is missing: apt-get install -y nftables" >&2; exit 1; }
 
 # Restore and build outside the namespace, which has no route to the package registries.
 dotnet build benchmarks/KeepAlive.AspNetCore.Outage -c Release -nologo -clp:ErrorsOnly >&2

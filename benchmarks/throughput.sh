@@ -14,6 +14,7 @@
 # Results: artifacts/benchmarks/throughput-<time>/ (results.tsv, report.md, wrk.log, machine.txt).
 set -euo pipefail
 source "$(dirname "$0")/tools/common.sh"
+require_tools wrk=wrk curl=curl taskset=util-linux ip=iproute2 python3=python3
 
 rounds=${ROUNDS:-3}
 pairs=${PAIRS:-8}

@@ -2,7 +2,8 @@
 # The package as a NuGet user meets it: a fresh `dotnet new web` app, the package from the local feed
 # (artifacts/package, made by `dotnet pack`), and the install commands, Program.cs and appsettings.json
 # of the package README (src/KeepAlive.AspNetCore/README.md, the blocks marked <!-- ci:... -->) exactly
-# as written. It must build, serve, and show keepalive_ series at /metrics.
+# as written. It must build, serve, and send the library's instruments and log records over OTLP (to
+# eng/otlp-receiver.py, as OTEL_EXPORTER_OTLP_ENDPOINT says).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -10,9 +11,9 @@ feed=$repo/artifacts/package
 readme=$repo/src/KeepAlive.AspNetCore/README.md
 
 work=$(mktemp -d -t keepalive-package-XXXXXX)
-app_pid=
+pids=()
 cleanup() {
-  if [ -n "$app_pid" ]; then kill "$app_pid" 2>/dev/null || true; wait "$app_pid" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,22 +61,32 @@ cp "$work/blocks/Program.cs" Program.cs
 cp "$work/blocks/appsettings.json" appsettings.json
 dotnet build -c Release -nologo -clp:ErrorsOnly -o "$work/out" >/dev/null
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+otlp_port=$(free_port)
+python3 "$repo/eng/otlp-receiver.py" "$otlp_port" "$work/otlp" &
+pids+=($!)
+port=$(free_port)
 url=http://127.0.0.1:$port
-dotnet "$work/out/SmokeApp.dll" --urls "$url" > "$work/app.log" 2>&1 &
+OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$otlp_port OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_METRIC_EXPORT_INTERVAL=1000 \
+  dotnet "$work/out/SmokeApp.dll" --urls "$url" > "$work/app.log" 2>&1 &
 app_pid=$!
+pids+=($app_pid)
 for _ in $(seq 1 60); do
   curl -fsS "$url/" >/dev/null 2>&1 && break
   kill -0 "$app_pid" 2>/dev/null || { cat "$work/app.log" >&2; echo "package-smoke: the app exited" >&2; exit 1; }
   sleep 0.5
 done
 curl -fsS --max-time 10 "$url/" >/dev/null
-metrics=$(curl -fsS --max-time 10 "$url/metrics")
-if ! grep -q '^keepalive_applied_connections_total{' <<<"$metrics"; then
-  echo "package-smoke: no keepalive_ series at $url/metrics; it served:" >&2
-  echo "$metrics" >&2
+# One connection held open, so that keepalive.connections has one to report.
+python3 -c 'import socket, sys, time; s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); time.sleep(30)' "$port" &
+pids+=($!)
+expected=("metrics:keepalive.applied_connections" "metrics:keepalive.lost_connections" "metrics:keepalive.connections"
+  "metrics:kestrel.active_connections" "logs:KeepAlive.AspNetCore")
+received() { for what in "${expected[@]}"; do grep -qa "${what#*:}" "$work/otlp/v1_${what%%:*}" 2>/dev/null || { echo "${what#*:} in the OTLP ${what%%:*}"; return 1; }; done; }
+for _ in $(seq 1 40); do received >/dev/null && break; sleep 0.5; done
+if ! missing=$(received); then
+  echo "package-smoke: not received over OTLP: $missing" >&2
   cat "$work/app.log" >&2
   exit 1
 fi
-echo "package-smoke: KeepAlive.AspNetCore $packed from the local feed, the package README's Program.cs and appsettings.json: /metrics serves"
-grep '^keepalive_' <<<"$metrics" | sed 's/^/  /'
+echo "package-smoke: KeepAlive.AspNetCore $packed from the local feed, the package README's Program.cs and appsettings.json: its instruments, Kestrel's and its log records arrive over OTLP"

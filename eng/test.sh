@@ -11,13 +11,16 @@ cd "$(dirname "$0")/.."
 configuration=${CONFIGURATION:-Release}
 results=artifacts/test-results
 
-# What the fault tests run besides the tests themselves: nftables drops packets, the dashboard test scrapes the
-# sample with a real Prometheus, and clients vanish behind a real reverse proxy (nginx). All from the distribution,
-# installed when missing.
+# What the fault tests run besides the tests themselves: nftables drops packets, the Grafana dashboard's test
+# scrapes the sample with a real Prometheus, clients vanish behind a real reverse proxy (nginx), and the Aspire
+# dashboard's test reads the dashboard in a real browser (chromium, driven by Playwright; Playwright's own browser
+# download is neither used nor possible here). All from the distribution, installed when missing. The Aspire dashboard
+# itself comes from NuGet, at the restore below.
 missing=()
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+[ -x /usr/lib/chromium/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -eq 0 ]; then
     echo "Installing ${missing[*]} (the fault tests need them)..."

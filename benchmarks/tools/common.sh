@@ -4,6 +4,26 @@
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 server_dll=$repo/benchmarks/KeepAlive.AspNetCore.BenchmarkServer/bin/Release/net10.0/KeepAlive.AspNetCore.BenchmarkServer.dll
 
+# require_tools <command>=<Debian package> ...: what a benchmark runs besides dotnet. Missing ones are installed from the
+# distribution when running as root (as eng/test.sh does for the tests), else named with the command that installs them.
+require_tools() {
+  local missing=() pair command
+  for pair in "$@"; do
+    command=${pair%%=*}
+    command -v "$command" >/dev/null 2>&1 || [ -x "/usr/sbin/$command" ] || [ -x "/sbin/$command" ] || missing+=("${pair#*=}")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "Installing ${missing[*]} (this benchmark needs them)..." >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "This benchmark needs: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+}
+
 build_server() {
   dotnet build "$repo/benchmarks/KeepAlive.AspNetCore.BenchmarkServer" -c Release -nologo -clp:ErrorsOnly -v:q >&2
 }

@@ -25,6 +25,7 @@ public class PublicTypeShapeTests
                 "Microsoft.AspNetCore.Builder.KeepAliveWebApplicationBuilderExtensions (static class)",
                 "Microsoft.AspNetCore.Hosting.KeepAliveListenOptionsExtensions (static class)",
                 "Microsoft.AspNetCore.Hosting.KeepAliveWebHostBuilderExtensions (static class)",
+                "Microsoft.Extensions.Hosting.KeepAliveHostApplicationBuilderExtensions (static class)",
                 "OpenTelemetry.Metrics.KeepAliveMeterProviderBuilderExtensions (static class)",
             ],
             PublicSurface.Types(typeof(KeepAliveOptions).Assembly).Select(PublicSurface.Shape).Order(StringComparer.Ordinal));

@@ -15,12 +15,16 @@ public sealed class OtlpMetricsReceiver : IAsyncDisposable
 {
     private readonly WebApplication _app;
     private readonly ConcurrentQueue<OtlpDataPoint> _points = new();
+    private readonly ConcurrentDictionary<string, bool> _serviceNames = new();
 
     private OtlpMetricsReceiver(WebApplication app) => _app = app;
 
     public string Endpoint => _app.Urls.First();
 
     public IReadOnlyCollection<OtlpDataPoint> DataPoints => _points;
+
+    /// <summary>The <c>service.name</c> resource attributes of the exports received.</summary>
+    public IReadOnlyCollection<string> ServiceNames => (IReadOnlyCollection<string>)_serviceNames.Keys;
 
     public static async Task<OtlpMetricsReceiver> StartAsync()
     {
@@ -35,6 +39,8 @@ public sealed class OtlpMetricsReceiver : IAsyncDisposable
             await request.Body.CopyToAsync(body);
             foreach (var point in OtlpMetricsReader.ReadSumDataPoints(body.ToArray()))
                 receiver._points.Enqueue(point);
+            foreach (var name in OtlpMetricsReader.ReadServiceNames(body.ToArray()))
+                receiver._serviceNames[name] = true;
             // An empty ExportMetricsServiceResponse.
             return Results.Bytes([], "application/x-protobuf");
         });
@@ -77,6 +83,14 @@ public static class OtlpMetricsReader
             }
         }
     }
+
+    /// <summary>The <c>service.name</c> of each ResourceMetrics (its Resource's attributes).</summary>
+    public static IEnumerable<string> ReadServiceNames(byte[] request) =>
+        from resourceMetrics in Fields(request, 1)                     // ExportMetricsServiceRequest.resource_metrics
+        from resource in Fields(resourceMetrics, 1)                    // ResourceMetrics.resource
+        from kv in Fields(resource, 1)                                 // Resource.attributes: KeyValue
+        where Text(Fields(kv, 1).First()) == "service.name"
+        select AnyValueText(Fields(kv, 2).First());
 
     // AnyValue: string_value = 1, int_value = 3 (varint); the attributes here are one or the other.
     private static string AnyValueText(byte[] anyValue)

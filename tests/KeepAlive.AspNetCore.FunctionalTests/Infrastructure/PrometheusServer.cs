@@ -8,7 +8,7 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 /// <summary>
 /// A real Prometheus (Debian's <c>prometheus</c> package, installed by <c>eng/test.sh</c>) as a child
 /// process: its configuration and storage in a temporary directory of its own, listening on 127.0.0.1
-/// on a free port, scraping one target every second. Queries go through its HTTP API, as Grafana's do.
+/// on a free port, scraping its targets every second. Queries go through its HTTP API, as Grafana's do.
 /// </summary>
 internal sealed class PrometheusServer : IAsyncDisposable
 {
@@ -37,8 +37,11 @@ internal sealed class PrometheusServer : IAsyncDisposable
         get { lock (_output) return string.Join(Environment.NewLine, _output); }
     }
 
-    /// <summary>Starts Prometheus scraping <c>http://{target}/metrics</c> every second, and waits until it is ready.</summary>
-    public static async Task<PrometheusServer> StartAsync(string target)
+    /// <summary>
+    /// Starts Prometheus scraping <c>http://{target}/metrics</c> of each target every second, one job (each target its
+    /// <c>instance</c>, <c>host:port</c>), and waits until it is ready.
+    /// </summary>
+    public static async Task<PrometheusServer> StartAsync(params string[] targets)
     {
         var executable = ExecutablePath ?? throw new InvalidOperationException("prometheus is not installed (apt-get install prometheus; eng/test.sh does it).");
         var directory = Directory.CreateTempSubdirectory("keepalive-prometheus-").FullName;
@@ -52,7 +55,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
               - job_name: {Job}
                 metrics_path: /metrics
                 static_configs:
-                  - targets: ['{target}']
+                  - targets: [{string.Join(", ", targets.Select(t => $"'{t}'"))}]
             """, TestContext.Current.CancellationToken);
 
         var address = new Uri($"http://127.0.0.1:{FreeTcpPort.Next()}");
