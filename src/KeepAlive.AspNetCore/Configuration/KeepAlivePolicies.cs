@@ -13,7 +13,7 @@ namespace KeepAlive.AspNetCore;
 /// to. When configuration changes, the policies are rebuilt: valid new values reach new connections at
 /// once and are applied again to the open ones; invalid ones are logged and the last good policies stay.
 /// </summary>
-internal sealed partial class KeepAlivePolicies : IDisposable
+internal sealed class KeepAlivePolicies : IDisposable
 {
     private readonly IOptionsFactory<KeepAliveOptions> _factory;
     private readonly KeepAliveMetrics _metrics;
@@ -37,7 +37,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         _kestrelEndpoints = kestrelEndpoints;
         _factory = factory;
         _metrics = metrics;
-        _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
+        _logger = loggerFactory.CreateLogger(KeepAliveLog.Category);
         // Built when Kestrel binds: Kestrel's, SignalR's and the WebSockets' options are final by then.
         _timers = ApplicationTimers.Read(services);
         _host = services.GetService<IHostApplicationLifetime>();
@@ -47,7 +47,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
             kestrelEndpoints.WarnOfHiddenAppCallbacks();
         _reloads = ChangeToken.OnChange(configuration.GetReloadToken, Reload);
         foreach (var (path, target) in LinkedConfigurationFiles.Find(configuration))
-            Log.ConfigurationFileNotWatched(_logger, path, target);
+            KeepAliveLog.ConfigurationFileNotWatched(_logger, path, target);
         // keepalive.connections reads the open connections, and only when the meter is collected.
         metrics.ObserveConnections(new KeepAliveConnectionGauge(this).Collect);
     }
@@ -171,7 +171,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
         catch (Exception ex)
         {
-            Log.ReloadFailed(_logger, ex);
+            KeepAliveLog.ReloadFailed(_logger, ex);
         }
     }
 
@@ -184,14 +184,14 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
         catch (OptionsValidationException ex)
         {
-            Log.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
+            KeepAliveLog.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
             return;
         }
         var unknown = UnknownReferences(options);
         unknown.AddRange(_kestrelEndpoints.Unknown(options.Endpoints.Keys));
         if (unknown.Count > 0)
         {
-            Log.ReloadRejected(_logger, string.Join(Environment.NewLine, unknown));
+            KeepAliveLog.ReloadRejected(_logger, string.Join(Environment.NewLine, unknown));
             return;
         }
         if (Describe(options) == Describe(_current.Options))
@@ -209,7 +209,7 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         }
         foreach (var connection in open)
             connection.Reapply();
-        Log.Reloaded(_logger, open.Count);
+        KeepAliveLog.PolicyReloaded(_logger, open.Count);
     }
 
     // The policies code names that the new options lack, in the words startup uses for them.
@@ -280,19 +280,4 @@ internal sealed partial class KeepAlivePolicies : IDisposable
         string.Create(CultureInfo.InvariantCulture, $"{o.Enabled},{o.Idle},{o.Interval},{o.ProbeCount},{o.UserTimeout}");
 
     private sealed record PolicySet(KeepAliveOptions Options, KeepAlivePolicy Default, IReadOnlyDictionary<string, KeepAlivePolicy> Named);
-
-    private static partial class Log
-    {
-        [LoggerMessage(6, LogLevel.Information, "KeepAlive configuration reloaded; the policies were applied again to {OpenConnections} open connections.", EventName = "PolicyReloaded")]
-        public static partial void Reloaded(ILogger logger, int openConnections);
-
-        [LoggerMessage(7, LogLevel.Error, "KeepAlive configuration change rejected; the last good policies stay in force:" + "\n" + "{Failures}", EventName = "ReloadRejected")]
-        public static partial void ReloadRejected(ILogger logger, string failures);
-
-        [LoggerMessage(13, LogLevel.Warning, "The configuration file {Path} is a symbolic link (to {Target}), as a Kubernetes ConfigMap is mounted, and .NET's default file watcher does not see it swapped: changes to it, the KeepAlive section's among them, apply only after a restart. Set DOTNET_USE_POLLING_FILE_WATCHER=true to have them applied within about 4 s.", EventName = "ConfigurationFileNotWatched")]
-        public static partial void ConfigurationFileNotWatched(ILogger logger, string path, string target);
-
-        [LoggerMessage(12, LogLevel.Error, "KeepAlive configuration change could not be applied; the last good policies stay in force.", EventName = "ReloadFailed")]
-        public static partial void ReloadFailed(ILogger logger, Exception exception);
-    }
 }

@@ -13,7 +13,7 @@ namespace KeepAlive.AspNetCore;
 /// A <see cref="KeepAliveOptions"/> turned, once at startup, into the socket options this platform
 /// supports; <see cref="Apply"/> sets them on one accepted connection.
 /// </summary>
-internal sealed partial class KeepAlivePolicy
+internal sealed class KeepAlivePolicy
 {
     /// <summary>The name of the app-wide policy in metrics and logs.</summary>
     public const string DefaultName = "default";
@@ -114,12 +114,12 @@ internal sealed partial class KeepAlivePolicy
         {
             var option = KeepAliveSocketOption.UserTimeout(userTimeout);
             if (option is null)
-                Log.OptionNotSupported(logger, nameof(KeepAliveOptions.UserTimeout), RuntimeInformation.OSDescription, "the platform has no user timeout option");
+                KeepAliveLog.OptionNotSupported(logger, nameof(KeepAliveOptions.UserTimeout), RuntimeInformation.OSDescription, "the platform has no user timeout option");
             wanted.Add(option);
         }
 
         var supported = wanted.OfType<KeepAliveSocketOption>().Where(o => IsSupported(o, logger)).ToArray();
-        Log.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount,
+        KeepAliveLog.PolicyCreated(logger, name, options.Enabled, Format(options.Idle), Format(options.Interval), options.ProbeCount,
             options.UserTimeout is null && options.Enabled ? $"{Format(userTimeout)} (derived)" : Format(userTimeout),
             bounds.Describe(), string.Join(", ", supported.Select(o => o.KernelName)));
         WarnOfUserTimeout(logger, name, options, section, bounds);
@@ -135,7 +135,7 @@ internal sealed partial class KeepAlivePolicy
         {
             if (timer.EndsAfter >= timer.SendsEvery + bounds.UnacknowledgedData)
                 continue;
-            Log.ApplicationTimerEndsFirst(logger, timer.Setting, KeepAliveBounds.Format(timer.EndsAfter), name, KeepAliveBounds.Format(bounds.UnacknowledgedData),
+            KeepAliveLog.ApplicationTimerEndsFirst(logger, timer.Setting, KeepAliveBounds.Format(timer.EndsAfter), name, KeepAliveBounds.Format(bounds.UnacknowledgedData),
                 LostConnectionCause.AppTimeout.ToErrorType(), timer.BehindProxyCause is { } cause ? $"counted as {cause}" : "not counted: its pings do not cross a proxy");
         }
     }
@@ -152,9 +152,9 @@ internal sealed partial class KeepAlivePolicy
         var key = $"{section}:{nameof(KeepAliveOptions.UserTimeout)}";
         var span = KeepAliveBounds.Format(options.KeepAliveSpan);
         if (userTimeout < options.KeepAliveSpan)
-            Log.UserTimeoutCutsKeepAliveShort(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
+            KeepAliveLog.UserTimeoutCutsKeepAliveShort(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
         else
-            Log.UserTimeoutHoldsIdlePeerLonger(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
+            KeepAliveLog.UserTimeoutHoldsIdlePeerLonger(logger, key, KeepAliveBounds.Format(userTimeout), span, name, KeepAliveBounds.Format(idle), bounds.IdleProbes, options.ProbeCount);
     }
 
     /// <summary>
@@ -243,7 +243,7 @@ internal sealed partial class KeepAlivePolicy
     public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence, ConnectionEnder ender = ConnectionEnder.Transport)
     {
         _metrics.ConnectionLost(endpoint, Name, cause, silence);
-        Log.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), NoticedBy(cause, ender), silence?.TotalSeconds, Name);
+        KeepAliveLog.ConnectionLost(_logger, connection.ConnectionId, connection.RemoteEndPoint, cause.ToErrorType(), NoticedBy(cause, ender), silence?.TotalSeconds, Name);
     }
 
     private static string NoticedBy(LostConnectionCause cause, ConnectionEnder ender) => cause switch
@@ -272,7 +272,7 @@ internal sealed partial class KeepAlivePolicy
                 // The peer may already be gone (the socket closed under us); the connection goes on without the option.
                 var error = ex is SocketException socketException ? socketException.SocketErrorCode.ToString() : "socket_closed";
                 _metrics.PolicyError(endpoint, Name, option.KernelName, error);
-                Log.SocketOptionFailed(_logger, option.KernelName, connection.ConnectionId, error);
+                KeepAliveLog.SocketOptionFailed(_logger, option.KernelName, connection.ConnectionId, error);
                 if (ex is ObjectDisposedException)
                     return; // the others would fail the same way
             }
@@ -292,35 +292,10 @@ internal sealed partial class KeepAlivePolicy
         catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)
         {
             if (logger is not null)
-                Log.OptionNotSupported(logger, option.KernelName, RuntimeInformation.OSDescription, ex.Message);
+                KeepAliveLog.OptionNotSupported(logger, option.KernelName, RuntimeInformation.OSDescription, ex.Message);
             return false;
         }
     }
 
     private static string Format(TimeSpan value) => value.ToString("c", CultureInfo.InvariantCulture);
-
-    private static partial class Log
-    {
-        [LoggerMessage(1, LogLevel.Warning, "Could not set {Option} on connection {ConnectionId} ({SocketError}); the connection is served without it.", EventName = "SocketOptionFailed")]
-        public static partial void SocketOptionFailed(ILogger logger, string option, string connectionId, string socketError);
-
-        [LoggerMessage(2, LogLevel.Warning, "{Option} is not supported on {Platform} ({Reason}); it is not set, the other keepalive options still apply.", EventName = "OptionNotSupported")]
-        public static partial void OptionNotSupported(ILogger logger, string option, string platform, string reason);
-
-        [LoggerMessage(3, LogLevel.Warning, "{Key} ({UserTimeout}) is shorter than Idle + Interval x ProbeCount ({KeepAliveSpan}) of policy {Policy}. Linux then ignores ProbeCount: a dead idle peer is let go after {IdleBound}, after {Probes} of the {ProbeCount} probes. To keep ProbeCount, remove {Key} (it is then derived from the policy's own keys) or set it to {KeepAliveSpan} or more.", EventName = "UserTimeoutCutsKeepAliveShort")]
-        public static partial void UserTimeoutCutsKeepAliveShort(ILogger logger, string key, string userTimeout, string keepAliveSpan, string policy, string idleBound, int probes, int probeCount);
-
-        [LoggerMessage(10, LogLevel.Warning, "{Key} ({UserTimeout}) is longer than Idle + Interval x ProbeCount ({KeepAliveSpan}) of policy {Policy}. Linux then ignores ProbeCount and keeps probing: a dead idle peer is held for {IdleBound} ({Probes} probes), not {KeepAliveSpan} ({ProbeCount} probes). To let it go after {KeepAliveSpan}, remove {Key} (it is then derived from the policy's own keys) or set it to {KeepAliveSpan}; keep it longer only to give busy peers more time, at that cost to idle ones.", EventName = "UserTimeoutHoldsIdlePeerLonger")]
-        public static partial void UserTimeoutHoldsIdlePeerLonger(ILogger logger, string key, string userTimeout, string keepAliveSpan, string policy, string idleBound, int probes, int probeCount);
-
-        [LoggerMessage(4, LogLevel.Information, "KeepAlive policy {Policy}: Enabled {Enabled}, Idle {Idle}, Interval {Interval}, ProbeCount {ProbeCount}, UserTimeout {UserTimeout}: {Bounds}. Sets {SocketOptions} on each accepted TCP connection.", EventName = "PolicyCreated")]
-        public static partial void PolicyCreated(ILogger logger, string policy, bool enabled, string idle, string interval, int probeCount, string userTimeout, string bounds, string socketOptions);
-
-        // One line per lost connection, no stack trace: an outage of thousands of clients stays readable.
-        [LoggerMessage(5, LogLevel.Information, "Connection {ConnectionId} from {RemoteEndPoint} lost ({Cause}): {NoticedBy} ended it {SilenceSeconds} s after the peer's last sign of life. Policy {Policy}.", EventName = "ConnectionLost")]
-        public static partial void ConnectionLost(ILogger logger, string connectionId, EndPoint? remoteEndPoint, string cause, string noticedBy, double? silenceSeconds, string policy);
-
-        [LoggerMessage(11, LogLevel.Warning, "{Timer} ends a silent peer's connection about {EndsAfter} after its last sign of life, before policy {Policy} would ({UserTimeout} after the first unanswered send): those losses are counted as {Cause}; behind a proxy, {BehindProxy}.", EventName = "ApplicationTimerEndsFirst")]
-        public static partial void ApplicationTimerEndsFirst(ILogger logger, string timer, string endsAfter, string policy, string userTimeout, string cause, string behindProxy);
-    }
 }

@@ -251,7 +251,7 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
     private KeepAliveConnectionInput OnServing()
     {
         Policy.ReportServed(_endpoint);
-        Features.Get<IConnectionMetricsTagsFeature>()?.Tags.Add(new("keepalive.policy", Policy.Name));
+        Features.Get<IConnectionMetricsTagsFeature>()?.Tags.Add(new(KeepAliveTags.Policy, Policy.Name));
         var input = new KeepAliveConnectionInput(this);
         _transport = input;
         return input;
@@ -330,8 +330,8 @@ internal sealed class KeepAliveConnection : ConnectionContext, IConnectionTransp
         TimeSpan? silence = _ending.HasReading ? _ending.SinceLastAck : null;
         Policy.ReportLost(this, _endpoint, cause, silence, _ending.Ender);
 
-        if (Features.Get<IConnectionMetricsTagsFeature>()?.Tags is { } tags && !tags.Any(t => t.Key == "error.type"))
-            tags.Add(new("error.type", cause.ToErrorType()));
+        if (Features.Get<IConnectionMetricsTagsFeature>()?.Tags is { } tags && !tags.Any(t => t.Key == KeepAliveTags.ErrorType))
+            tags.Add(new(KeepAliveTags.ErrorType, cause.ToErrorType()));
     }
 
     // The kernel ended the connection and neither our receive nor our send saw its error: Kestrel's socket transport keeps

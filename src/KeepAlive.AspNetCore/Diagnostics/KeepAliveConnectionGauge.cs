@@ -100,7 +100,7 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
                 foreach (var state in ConnectionStateClassifier.States)
                 {
                     var tags = endpoint.Tags(policy);
-                    tags.Add("keepalive.connection.state", state.ToAttribute());
+                    tags.Add(KeepAliveTags.ConnectionState, state.ToAttribute());
                     Tags[(int)state] = tags;
                 }
             }

@@ -20,11 +20,11 @@ internal sealed class KeepAliveEndpoint(string? address, int? port, string? netw
         var tags = new TagList();
         if (address is not null)
         {
-            tags.Add("server.address", address);
-            tags.Add("server.port", _port);
-            tags.Add("network.type", networkType);
+            tags.Add(KeepAliveTags.ServerAddress, address);
+            tags.Add(KeepAliveTags.ServerPort, _port);
+            tags.Add(KeepAliveTags.NetworkType, networkType);
         }
-        tags.Add("keepalive.policy", policyName);
+        tags.Add(KeepAliveTags.Policy, policyName);
         return tags;
     }
 

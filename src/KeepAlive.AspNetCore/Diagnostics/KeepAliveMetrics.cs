@@ -94,7 +94,7 @@ internal sealed class KeepAliveMetrics
         foreach (var cause in LostConnectionClassifier.Causes)
         {
             var causeTags = tags;
-            causeTags.Add("error.type", cause.ToErrorType());
+            causeTags.Add(KeepAliveTags.ErrorType, cause.ToErrorType());
             _lostConnections.Add(0, causeTags);
         }
     }
@@ -114,8 +114,8 @@ internal sealed class KeepAliveMetrics
         if (_policyErrors.Enabled)
         {
             var tags = endpoint.Tags(policyName);
-            tags.Add("keepalive.option", option);
-            tags.Add("error.type", error);
+            tags.Add(KeepAliveTags.Option, option);
+            tags.Add(KeepAliveTags.ErrorType, error);
             _policyErrors.Add(1, tags);
         }
     }
@@ -130,7 +130,7 @@ internal sealed class KeepAliveMetrics
         if (!_lostConnections.Enabled && !silenceHistogram.Enabled)
             return;
         var tags = endpoint.Tags(policyName);
-        tags.Add("error.type", cause.ToErrorType());
+        tags.Add(KeepAliveTags.ErrorType, cause.ToErrorType());
         _lostConnections.Add(1, tags);
         if (silence is { } value)
             silenceHistogram.Record(value.TotalSeconds, tags);

@@ -117,7 +117,7 @@ public static class KeepAliveListenOptionsExtensions
         if (failures.Count > 0)
             throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
 
-        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory) ?? NullLogger.Instance;
+        var logger = services.GetService<ILoggerFactory>()?.CreateLogger(KeepAliveLog.Category) ?? NullLogger.Instance;
         var metrics = services.GetService<KeepAliveMetrics>() ?? new KeepAliveMetrics(services.GetRequiredService<IMeterFactory>());
         var timers = ApplicationTimers.Read(services);
         var host = services.GetService<IHostApplicationLifetime>();

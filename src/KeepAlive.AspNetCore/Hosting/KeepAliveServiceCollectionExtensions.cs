@@ -10,7 +10,6 @@ namespace KeepAlive.AspNetCore;
 /// <summary>The services behind <c>UseKeepAlivePolicy()</c>.</summary>
 internal static class KeepAliveServiceCollectionExtensions
 {
-    internal const string LoggerCategory = "KeepAlive.AspNetCore";
 
     public static IServiceCollection AddKeepAlivePolicy(this IServiceCollection services, Action<KeepAliveOptions>? configure)
     {

@@ -10,7 +10,7 @@ namespace KeepAlive.AspNetCore;
 /// the names Kestrel read at startup, the section as it is now, and whether the app's own callbacks for them could be
 /// seen. Read when Kestrel's options are built; checked when the options are validated (at startup and on reload).
 /// </summary>
-internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory loggerFactory)
+internal sealed class KestrelConfigurationEndpoints(ILoggerFactory loggerFactory)
 {
     // The loader keeps one callback per endpoint name, and Endpoint(name, ...) replaces the app's own
     // (kestrel.Configure(section).Endpoint("Api", ...), the documented way to finish a configuration endpoint in
@@ -18,7 +18,7 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
     private static readonly PropertyInfo? EndpointConfigurations =
         typeof(KestrelConfigurationLoader).GetProperty("EndpointConfigurations", BindingFlags.Instance | BindingFlags.NonPublic);
 
-    private readonly ILogger _logger = loggerFactory.CreateLogger(KeepAliveServiceCollectionExtensions.LoggerCategory);
+    private readonly ILogger _logger = loggerFactory.CreateLogger(KeepAliveLog.Category);
     private readonly HashSet<string> _warnedAddedAtRunTime = new(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>The endpoint names Kestrel read at startup; <see langword="null"/> until Kestrel's options are built.</summary>
@@ -92,29 +92,12 @@ internal sealed partial class KestrelConfigurationEndpoints(ILoggerFactory logge
                 if (!_warnedAddedAtRunTime.Add(name))
                     continue;
             }
-            Log.EndpointAddedAtRunTime(_logger, $"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}", name, Section);
+            KeepAliveLog.EndpointAddedAtRunTime(_logger, $"{KeepAliveOptions.SectionName}:{nameof(KeepAliveOptions.Endpoints)}:{name}", name, Section);
         }
     }
 
     /// <summary>Logs that <c>KeepAlive:Endpoints</c> cannot apply to the configuration endpoints (the app's callbacks are hidden).</summary>
-    public void WarnOfHiddenAppCallbacks() => Log.AppCallbacksHidden(_logger, Section);
+    public void WarnOfHiddenAppCallbacks() => KeepAliveLog.EndpointCallbacksHidden(_logger, Section);
 
     private IEnumerable<string> Current() => Configuration?.GetChildren().Select(e => e.Key) ?? [];
-
-    private static partial class Log
-    {
-        [LoggerMessage(9, LogLevel.Warning,
-            "{Key} maps the Kestrel endpoint '{Endpoint}', which was added to {Section} after startup; Kestrel reads its endpoints at startup only, " +
-            "so the endpoint has the default policy and the mapping takes effect after a restart. The rest of the change is applied.",
-            EventName = "EndpointAddedAtRunTime")]
-        public static partial void EndpointAddedAtRunTime(ILogger logger, string key, string endpoint, string section);
-
-        [LoggerMessage(8, LogLevel.Warning,
-            "KeepAlive:Endpoints cannot be applied to the endpoints of {Section}, at startup or on reload: this Kestrel version does not let the library " +
-            "see the app's own callbacks for them (kestrel.Configure().Endpoint(name, ...)), and replacing one could drop the app's settings. " +
-            "Those endpoints get the default policy; to give one a named policy, map it in code: " +
-            "kestrel.Configure().Endpoint(\"Http\", e => e.ListenOptions.UseKeepAlivePolicy(\"streaming\")).",
-            EventName = "EndpointCallbacksHidden")]
-        public static partial void AppCallbacksHidden(ILogger logger, string section);
-    }
 }

@@ -11,7 +11,7 @@ namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 /// </summary>
 internal sealed class LogTally : ILoggerProvider
 {
-    // The library's logger category (KeepAliveServiceCollectionExtensions.LoggerCategory).
+    // The library's logger category (KeepAliveLog.Category).
     private const string KeepAliveCategory = "KeepAlive.AspNetCore";
     private const string KestrelCategory = "Microsoft.AspNetCore.Server.Kestrel";
 

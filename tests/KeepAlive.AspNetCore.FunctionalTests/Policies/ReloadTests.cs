@@ -322,7 +322,7 @@ public sealed class ReloadTests : IDisposable
         Assert.Empty(_logs.KeepAliveEvents(ReloadRejected));
         var warning = Assert.Single(_logs.KeepAliveEvents("EndpointAddedAtRunTime"));
         Assert.Equal(LogLevel.Warning, warning.Level);
-        Assert.StartsWith("KeepAlive:Endpoints:Extra maps the Kestrel endpoint 'Extra', which was added to Kestrel:Endpoints after startup; " +
+        Assert.StartsWith("KeepAlive:Endpoints:Extra maps the Kestrel endpoint 'Extra', added to Kestrel:Endpoints after startup: " +
             "Kestrel reads its endpoints at startup only", warning.Message, StringComparison.Ordinal);
         Assert.Contains("takes effect after a restart", warning.Message, StringComparison.Ordinal);
 

@@ -5,7 +5,7 @@ namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 /// <summary>Keeps every log entry written through it, for assertions on what the library logged and how often.</summary>
 internal sealed class CapturingLoggerProvider : ILoggerProvider
 {
-    // The library's logger category (KeepAliveServiceCollectionExtensions.LoggerCategory).
+    // The library's logger category (KeepAliveLog.Category).
     public const string KeepAliveCategory = "KeepAlive.AspNetCore";
 
     private readonly ConcurrentQueue<LogEntry> _entries = new();
