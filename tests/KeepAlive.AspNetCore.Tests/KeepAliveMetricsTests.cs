@@ -108,7 +108,7 @@ public class KeepAliveMetricsTests
         pair.Dispose();
         var connection = SocketConnection.Create(pair.Server, "conn-closed");
 
-        policy.Apply(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 18080))); // a port no other test uses
+        policy.Accept(connection, KeepAliveEndpoint.From(new IPEndPoint(IPAddress.Loopback, 18080))); // a port no other test uses
         meterProvider.ForceFlush();
 
         var (errors, points) = Named(exported, "keepalive.policy_errors");

@@ -22,7 +22,7 @@ public class KeepAlivePolicyTests
         var policy = Policy(
             new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, logger);
 
-        var applied = policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection;
+        var applied = policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection;
 
         Assert.True(applied);
         // Seconds for the keepalive options, milliseconds for the user timeout: 7 + 3 x 4 = 19 s.
@@ -37,7 +37,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.FromMilliseconds(150_500) }, new FakeLogger());
 
-        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 150_500), KernelSocketOptions.Read(pair.Server));
     }
@@ -50,7 +50,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync(IPAddress.IPv6Loopback);
         var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7), Interval = TimeSpan.FromSeconds(3), ProbeCount = 4 }, new FakeLogger());
 
-        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 7, 3, 4, 19_000), KernelSocketOptions.Read(pair.Server));
     }
@@ -64,7 +64,7 @@ public class KeepAlivePolicyTests
         KernelSocketOptions.SetKeepAlive(pair.Server, true);
         var policy = Policy(new KeepAliveOptions { Enabled = false, Idle = TimeSpan.FromSeconds(7) }, new FakeLogger());
 
-        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults, KernelSocketOptions.Read(pair.Server));
     }
@@ -76,7 +76,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { Enabled = false, UserTimeout = TimeSpan.FromSeconds(2) }, new FakeLogger());
 
-        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(KernelSocketOptions.LinuxDefaults with { UserTimeoutMilliseconds = 2000 }, KernelSocketOptions.Read(pair.Server));
     }
@@ -88,7 +88,7 @@ public class KeepAlivePolicyTests
         using var pair = await LoopbackTcpPair.ConnectAsync();
         var policy = Policy(new KeepAliveOptions { UserTimeout = TimeSpan.Zero }, new FakeLogger());
 
-        Assert.True(policy.Apply(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
+        Assert.True(policy.Accept(SocketConnection.Create(pair.Server), Endpoint) is KeepAliveConnection);
 
         Assert.Equal(new KernelSocketOptions(true, 60, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
     }
@@ -99,10 +99,10 @@ public class KeepAlivePolicyTests
         // A connection accepted from a listening socket that carried an earlier default (before a reload).
         SkipUnlessLinux();
         using var pair = await LoopbackTcpPair.ConnectAsync();
-        Policy(new KeepAliveOptions(), new FakeLogger()).Apply(SocketConnection.Create(pair.Server), Endpoint);
+        Policy(new KeepAliveOptions(), new FakeLogger()).Accept(SocketConnection.Create(pair.Server), Endpoint);
         var withoutUserTimeout = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(40), UserTimeout = TimeSpan.Zero }, new FakeLogger());
 
-        withoutUserTimeout.Apply(SocketConnection.Create(pair.Server), Endpoint, inherited: InheritedOptions.Other);
+        withoutUserTimeout.Accept(SocketConnection.Create(pair.Server), Endpoint, inherited: InheritedPolicy.Unknown);
 
         Assert.Equal(new KernelSocketOptions(true, 40, 10, 6, 0), KernelSocketOptions.Read(pair.Server));
     }
@@ -115,12 +115,12 @@ public class KeepAlivePolicyTests
         var policy = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(7) }, new FakeLogger());
         var other = Policy(new KeepAliveOptions { Idle = TimeSpan.FromSeconds(8) }, new FakeLogger());
 
-        Assert.False(policy.IsSetOn(pair.Server)); // a fresh socket: the kernel's defaults
-        policy.Apply(SocketConnection.Create(pair.Server), Endpoint);
-        Assert.True(policy.IsSetOn(pair.Server));
-        Assert.False(other.IsSetOn(pair.Server));
+        Assert.False(policy.IsAppliedTo(pair.Server)); // a fresh socket: the kernel's defaults
+        policy.Accept(SocketConnection.Create(pair.Server), Endpoint);
+        Assert.True(policy.IsAppliedTo(pair.Server));
+        Assert.False(other.IsAppliedTo(pair.Server));
         pair.Dispose();
-        Assert.Null(policy.IsSetOn(pair.Server)); // closed: unknown, not "not set"
+        Assert.Null(policy.IsAppliedTo(pair.Server)); // closed: unknown, not "not set"
     }
 
     [Fact]
@@ -142,7 +142,7 @@ public class KeepAlivePolicyTests
         var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
-        Assert.False(policy.Apply(new DefaultConnectionContext("in-memory"), Endpoint) is KeepAliveConnection);
+        Assert.False(policy.Accept(new DefaultConnectionContext("in-memory"), Endpoint) is KeepAliveConnection);
         Assert.DoesNotContain(logger.Collector.GetSnapshot(), e => e.Level >= LogLevel.Warning);
     }
 
@@ -155,7 +155,7 @@ public class KeepAlivePolicyTests
         var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
-        Assert.False(policy.Apply(SocketConnection.Create(socket), Endpoint) is KeepAliveConnection);
+        Assert.False(policy.Accept(SocketConnection.Create(socket), Endpoint) is KeepAliveConnection);
 
         Assert.False(KernelSocketOptions.ReadKeepAlive(socket));
         Assert.DoesNotContain(logger.Collector.GetSnapshot(), e => e.Level >= LogLevel.Warning);
@@ -170,7 +170,7 @@ public class KeepAlivePolicyTests
         var logger = new FakeLogger();
         var policy = Policy(new KeepAliveOptions(), logger);
 
-        var handedOn = policy.Apply(SocketConnection.Create(pair.Server, "conn-disposed"), Endpoint);
+        var handedOn = policy.Accept(SocketConnection.Create(pair.Server, "conn-disposed"), Endpoint);
 
         Assert.Equal("conn-disposed", handedOn.ConnectionId); // still served
         var warnings = logger.Collector.GetSnapshot().Where(e => e.Level == LogLevel.Warning).ToList();

@@ -51,14 +51,14 @@ public class OpenConnectionRegistryTests
                 Assert.Equal("ok", await client.GetStringAsync(url, TestContext.Current.CancellationToken));
             }
             // Each is tracked from accept on, while it is open.
-            Assert.Equal(4, policies.Count);
+            Assert.Equal(4, policies.Open.Count);
         }
         finally
         {
             clients.ForEach(c => c.Dispose());
         }
 
-        await UntilAsync(() => policies.Count == 0, () => $"{policies.Count} closed connections are still tracked");
+        await UntilAsync(() => policies.Open.Count == 0, () => $"{policies.Open.Count} closed connections are still tracked");
         await app.StopAsync(TestContext.Current.CancellationToken);
     }
 
@@ -78,7 +78,7 @@ public class OpenConnectionRegistryTests
         for (var i = 0; i < 3; i++)
             Assert.Equal("ok", await client.GetStringAsync(app.Urls.First(), TestContext.Current.CancellationToken));
 
-        await UntilAsync(() => policies.Count == 0, () => $"{policies.Count} connections the server closed are still tracked");
+        await UntilAsync(() => policies.Open.Count == 0, () => $"{policies.Open.Count} connections the server closed are still tracked");
         await app.StopAsync(TestContext.Current.CancellationToken);
     }
 
@@ -91,12 +91,12 @@ public class OpenConnectionRegistryTests
         var policies = app.Services.GetRequiredService<KeepAlivePolicies>();
         using var client = CreateClient();
         Assert.Equal("ok", await client.GetStringAsync(app.Urls.First(), TestContext.Current.CancellationToken));
-        Assert.Equal(1, policies.Count);
+        Assert.Equal(1, policies.Open.Count);
 
         // The client keeps its connection open; the server ends it on the way down.
         await app.StopAsync(TestContext.Current.CancellationToken);
 
-        await UntilAsync(() => policies.Count == 0, () => $"{policies.Count} connections are still tracked after the server stopped");
+        await UntilAsync(() => policies.Open.Count == 0, () => $"{policies.Open.Count} connections are still tracked after the server stopped");
     }
 
     private static HttpClient CreateClient() =>

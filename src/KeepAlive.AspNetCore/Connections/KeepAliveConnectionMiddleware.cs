@@ -20,7 +20,7 @@ internal sealed class KeepAliveConnectionMiddleware(ConnectionDelegate next, Fun
             return next(connection);
 
         var endpoint = _endpoint ??= KeepAliveEndpoint.From(listenEndPoint());
-        var handedOn = current.Apply(connection, endpoint, policy);
+        var handedOn = current.Accept(connection, endpoint, policy);
         // Tracked here (no app-wide policy wrapped it at accept): Kestrel disposes its own connection, not
         // this one, so end it when the endpoint's pipeline is done.
         return handedOn is KeepAliveConnection created && !ReferenceEquals(created, connection)

@@ -34,7 +34,7 @@ internal sealed class KeepAliveEndpointMappingMiddleware
             _unmapped ??= tracked.PolicySource;
             // Unmapped, this only makes the connection remember where its policy comes from now.
             if (_source() is not null)
-                tracked.UsePolicyFrom(_source);
+                tracked.FollowPolicy(_source);
         }
         return _next(connection);
     }

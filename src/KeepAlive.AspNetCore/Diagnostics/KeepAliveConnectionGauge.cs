@@ -15,7 +15,7 @@ namespace KeepAlive.AspNetCore;
 /// probing would stay on the dashboard after the kernel let them go, and a backend that first sees a series at 40 has
 /// no rise to alert on. A collection allocates per series (its measurements), never per connection.
 /// </remarks>
-internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
+internal sealed class KeepAliveConnectionGauge(OpenConnections open)
 {
     // Where TCP_INFO does not exist, only the total, without the state attribute.
     private static readonly bool s_hasStates = OperatingSystem.IsLinux();
@@ -39,7 +39,7 @@ internal sealed class KeepAliveConnectionGauge(KeepAlivePolicies policies)
             foreach (var series in _series.Values)
                 Array.Clear(series.Counts);
 
-            using var snapshot = OpenConnectionSnapshot.Take(policies, _lastCount);
+            using var snapshot = OpenConnectionSnapshot.Take(open, _lastCount);
             _lastCount = snapshot.Count;
             var connections = snapshot.Connections;
             var states = s_hasStates ? ArrayPool<ConnectionState?>.Shared.Rent(connections.Length) : null;

@@ -119,7 +119,7 @@ internal sealed class KeepAliveConnectionView(Func<KeepAlivePolicies> policies)
     // there are many (TCP_INFO then read for those shown), from getsockopt each where there are few.
     private (Row[] Rows, int Count, int Shown) Select(int filter, int limit)
     {
-        using var snapshot = OpenConnectionSnapshot.Take(policies(), _lastCount);
+        using var snapshot = OpenConnectionSnapshot.Take(policies().Open, _lastCount);
         _lastCount = snapshot.Count;
         var connections = snapshot.Connections;
         var rows = ArrayPool<Row>.Shared.Rent(Math.Max(Math.Min(connections.Length, limit), 16));

@@ -9,7 +9,7 @@ namespace KeepAlive.AspNetCore;
 internal sealed class KeepAliveEndpoint(string? address, int? port, string? networkType)
 {
     private readonly object? _port = port;
-    private string[] _announced = []; // the policies whose series exist here (KeepAliveMetrics.Announce)
+    private string[] _withSeries = []; // the policies whose series exist here (KeepAliveMetrics.CreateSeries)
 
     public static KeepAliveEndpoint From(System.Net.EndPoint? endPoint) => endPoint is System.Net.IPEndPoint ip
         ? new(ip.Address.ToString(), ip.Port, ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "ipv6" : "ipv4")
@@ -32,14 +32,14 @@ internal sealed class KeepAliveEndpoint(string? address, int? port, string? netw
     /// Whether <paramref name="policyName"/> is new on this endpoint, marking it seen: true once per policy name. A few
     /// policies per endpoint at most, so a scan of a small array, copied on the rare write.
     /// </summary>
-    public bool TryAnnounce(string policyName)
+    public bool TryMarkSeriesCreated(string policyName)
     {
         while (true)
         {
-            var announced = Volatile.Read(ref _announced);
-            if (Array.IndexOf(announced, policyName) >= 0)
+            var withSeries = Volatile.Read(ref _withSeries);
+            if (Array.IndexOf(withSeries, policyName) >= 0)
                 return false;
-            if (Interlocked.CompareExchange(ref _announced, [.. announced, policyName], announced) == announced)
+            if (Interlocked.CompareExchange(ref _withSeries, [.. withSeries, policyName], withSeries) == withSeries)
                 return true;
         }
     }

@@ -85,9 +85,9 @@ internal sealed class KeepAliveMetrics
     /// that first sees a series at 1 has no increase to show (Prometheus' <c>increase()</c> and <c>rate()</c> would miss
     /// the first loss of every cause). Nothing is marked while no one listens, so a listener that comes later gets them.
     /// </summary>
-    public void Announce(KeepAliveEndpoint endpoint, string policyName)
+    public void CreateSeries(KeepAliveEndpoint endpoint, string policyName)
     {
-        if (!_lostConnections.Enabled || !endpoint.TryAnnounce(policyName))
+        if (!_lostConnections.Enabled || !endpoint.TryMarkSeriesCreated(policyName))
             return;
         var tags = endpoint.Tags(policyName);
         _appliedConnections.Add(0, tags);
@@ -101,7 +101,7 @@ internal sealed class KeepAliveMetrics
 
     public void ConnectionApplied(KeepAliveEndpoint endpoint, string policyName)
     {
-        Announce(endpoint, policyName);
+        CreateSeries(endpoint, policyName);
         if (_appliedConnections.Enabled)
         {
             var tags = endpoint.Tags(policyName);

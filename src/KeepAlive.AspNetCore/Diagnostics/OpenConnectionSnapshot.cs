@@ -3,7 +3,7 @@ using System.Buffers;
 namespace KeepAlive.AspNetCore;
 
 /// <summary>
-/// The open connections at one moment, copied into a pooled array under the registry's lock and read after it:
+/// The open connections at one moment, copied into a pooled array under the list's lock and read after it:
 /// accepts, closes and reloads wait for a pointer copy per connection, never for the TCP_INFO system calls of a
 /// collection or of the connection view. Dispose returns the array, cleared, so it keeps no connection alive.
 /// </summary>
@@ -21,13 +21,13 @@ internal readonly struct OpenConnectionSnapshot : IDisposable
 
     public ReadOnlySpan<KeepAliveConnection> Connections => _array.AsSpan(0, Count)!;
 
-    /// <summary>Copies the open connections of <paramref name="policies"/>; <paramref name="expected"/> sizes the first try.</summary>
-    public static OpenConnectionSnapshot Take(KeepAlivePolicies policies, int expected)
+    /// <summary>Copies <paramref name="open"/>; <paramref name="expected"/> sizes the first try.</summary>
+    public static OpenConnectionSnapshot Take(OpenConnections open, int expected)
     {
         var array = ArrayPool<KeepAliveConnection?>.Shared.Rent(Math.Max(expected, 16));
         int count;
         // Connections opened between sizing and copying: retry with room for them and some more.
-        while ((count = policies.CopyOpenConnections(array)) > array.Length)
+        while ((count = open.CopyTo(array)) > array.Length)
         {
             Return(array, array.Length);
             array = ArrayPool<KeepAliveConnection?>.Shared.Rent(count + count / 8);

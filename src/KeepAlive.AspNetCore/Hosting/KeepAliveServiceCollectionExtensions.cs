@@ -28,6 +28,7 @@ internal static class KeepAliveServiceCollectionExtensions
         services.TryAddSingleton<KestrelConfigurationEndpoints>();
         services.AddSingleton<KeepAlivePolicyReferences>();
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
+        services.AddSingleton(sp => new ListeningSockets(() => sp.GetRequiredService<KeepAlivePolicies>().Default));
         services.AddSingleton<IPostConfigureOptions<SocketTransportOptions>, KeepAliveListenSocketSetup>();
 
         var transports = services.Where(d => d.ServiceType == typeof(IConnectionListenerFactory) && !d.IsKeyedService).ToList();
@@ -42,7 +43,7 @@ internal static class KeepAliveServiceCollectionExtensions
             services.Remove(transport);
             services.Add(ServiceDescriptor.Describe(
                 typeof(IConnectionListenerFactory),
-                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicies>),
+                sp => new KeepAliveListenerFactory((IConnectionListenerFactory)Create(sp, transport), sp.GetRequiredService<KeepAlivePolicies>, sp.GetRequiredService<ListeningSockets>()),
                 transport.Lifetime));
         }
         return services;

@@ -45,7 +45,7 @@ internal sealed class KeepAliveRoutePolicyMiddleware
         {
             var source = _sources.GetOrAdd(metadata.PolicyName, static (name, policies) => () => policies.Find(name), _policies);
             if (connection.PolicySource != source)
-                connection.UsePolicyFrom(source);
+                connection.FollowPolicy(source);
         }
         return _next(context);
     }

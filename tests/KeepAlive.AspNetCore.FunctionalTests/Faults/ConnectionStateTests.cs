@@ -218,7 +218,7 @@ public class ConnectionStateTests
         /// <summary>The states of the app's open connections as <see cref="ConnectionStateReader"/> reads them one way or the other: state -> connections.</summary>
         public IReadOnlyDictionary<string, long> ReadStates(bool useNetlink)
         {
-            using var snapshot = OpenConnectionSnapshot.Take(App.App.Services.GetRequiredService<KeepAlivePolicies>(), 64);
+            using var snapshot = OpenConnectionSnapshot.Take(App.App.Services.GetRequiredService<KeepAlivePolicies>().Open, 64);
             var states = new ConnectionState?[snapshot.Count];
             new ConnectionStateReader().Read(snapshot.Connections, states, useNetlink);
             Assert.True(!useNetlink || InetDiagTcpDump.IsAvailable, "NETLINK_SOCK_DIAG is unavailable here.");

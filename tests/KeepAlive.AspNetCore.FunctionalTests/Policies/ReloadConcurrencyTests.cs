@@ -58,12 +58,12 @@ public sealed class ReloadConcurrencyTests : IDisposable
             // gives now (a connection accepted under an earlier default, or pushed back to it over a route's, would not),
             // and its socket has that policy's options whole.
             var policies = app.App.Services.GetRequiredService<KeepAlivePolicies>();
-            using var open = OpenConnectionSnapshot.Take(policies, clients.Count);
+            using var open = OpenConnectionSnapshot.Take(policies.Open, clients.Count);
             Assert.True(open.Count >= clients.Count, $"{open.Count} open connections under a policy, {clients.Count} clients");
             foreach (var connection in open.Connections)
             {
                 Assert.Same(connection.PolicySource!(), connection.Policy);
-                Assert.True(connection.Policy.IsSetOn(connection.Socket), $"{connection.ConnectionId}: the socket lacks options of {connection.Policy.Name}: {KernelSocketOptions.Read(connection.Socket)}");
+                Assert.True(connection.Policy.IsAppliedTo(connection.Socket), $"{connection.ConnectionId}: the socket lacks options of {connection.Policy.Name}: {KernelSocketOptions.Read(connection.Socket)}");
             }
 
             // And one more reload reaches them all, as the clients read back.
@@ -106,9 +106,9 @@ public sealed class ReloadConcurrencyTests : IDisposable
             var read = await SocketReadBack.ReadAsync(client, app.BaseAddress, "/socket", HttpVersion.Version20);
             Assert.True(read == streaming || read == fast, $"Round {round}: the connection has a mix of two policies: {read}");
         }
-        using var snapshot = OpenConnectionSnapshot.Take(app.App.Services.GetRequiredService<KeepAlivePolicies>(), 1);
+        using var snapshot = OpenConnectionSnapshot.Take(app.App.Services.GetRequiredService<KeepAlivePolicies>().Open, 1);
         var open = Assert.Single(snapshot.Connections.ToArray());
-        Assert.True(open.Policy.IsSetOn(open.Socket));
+        Assert.True(open.Policy.IsAppliedTo(open.Socket));
     }
 
     public void Dispose() => _settings.Dispose();

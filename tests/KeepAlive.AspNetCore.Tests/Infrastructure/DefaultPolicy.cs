@@ -20,5 +20,5 @@ internal static class DefaultPolicy
 
     /// <summary>The connection as <paramref name="policy"/> hands it to Kestrel, accepted at <see cref="Endpoint"/>.</summary>
     public static KeepAliveConnection Wrap(this KeepAlivePolicy policy, ConnectionContext connection) =>
-        Xunit.Assert.IsType<KeepAliveConnection>(policy.Apply(connection, Endpoint));
+        Xunit.Assert.IsType<KeepAliveConnection>(policy.Accept(connection, Endpoint));
 }

@@ -24,16 +24,16 @@ internal sealed class KeepAlivePolicy
     private readonly KeepAliveSocketOption[] _overrideOptions;
     private readonly KeepAliveMetrics _metrics;
     private readonly ILogger _logger;
-    private readonly KeepAlivePolicies? _registry;
+    private readonly OpenConnections? _openConnections;
     private readonly CancellationToken _stopping;
     // A connection closed gracefully (no abort) is read at its end once it is this old: the first moment a timer can have
     // found its peer silent (keepalive probes go out after Idle; an HTTP/2 keepalive ping gives up after its span).
     private readonly TimeSpan _readGracefulEndFrom;
 
     private KeepAlivePolicy(string name, KeepAliveOptions options, KeepAliveBounds bounds, KeepAliveSocketOption[] socketOptions, KeepAliveMetrics metrics, ILogger logger,
-        KeepAlivePolicies? registry, ApplicationTimers timers, CancellationToken stopping)
+        OpenConnections? openConnections, ApplicationTimers timers, CancellationToken stopping)
     {
-        _registry = registry;
+        _openConnections = openConnections;
         Timers = timers;
         _stopping = stopping;
         _readGracefulEndFrom = TimeSpan.FromTicks(Math.Min(
@@ -84,13 +84,13 @@ internal sealed class KeepAlivePolicy
     /// <param name="options">Its values.</param>
     /// <param name="metrics">Where it reports.</param>
     /// <param name="logger">Where it logs.</param>
-    /// <param name="registry">Tracks the connections it is applied to, so that a reload reaches them; none for a policy set in code.</param>
+    /// <param name="openConnections">Tracks the connections it is applied to, so that a reload reaches them; none for a policy set in code.</param>
     /// <param name="section">Where its values are set, for the warnings: <c>KeepAlive</c>, <c>KeepAlive:Policies:streaming</c>, or the code that set them.</param>
     /// <param name="kernel">The kernel settings its bounds depend on; read now when not given.</param>
     /// <param name="timers">The timers above TCP the app configured (warned of when they end dead peers first); none when not given.</param>
     /// <param name="host">The host, whose shutdown ends connections that are not lost; none for a test.</param>
     public static KeepAlivePolicy Create(string name, KeepAliveOptions options, KeepAliveMetrics metrics, ILogger logger,
-        KeepAlivePolicies? registry = null, string section = KeepAliveOptions.SectionName, TcpKernelSettings? kernel = null,
+        OpenConnections? openConnections = null, string section = KeepAliveOptions.SectionName, TcpKernelSettings? kernel = null,
         ApplicationTimers? timers = null, IHostApplicationLifetime? host = null)
     {
         timers ??= ApplicationTimers.None;
@@ -124,7 +124,7 @@ internal sealed class KeepAlivePolicy
             bounds.Describe(), string.Join(", ", supported.Select(o => o.KernelName)));
         WarnOfUserTimeout(logger, name, options, section, bounds);
         WarnOfApplicationTimers(logger, name, bounds, timers);
-        return new KeepAlivePolicy(name, options, bounds, supported, metrics, logger, registry, timers, host?.ApplicationStopping ?? default);
+        return new KeepAlivePolicy(name, options, bounds, supported, metrics, logger, openConnections, timers, host?.ApplicationStopping ?? default);
     }
 
     // A timer above TCP whose span is shorter than what TCP needs to give up on a peer that stops answering its pings
@@ -158,22 +158,22 @@ internal sealed class KeepAlivePolicy
     }
 
     /// <summary>
-    /// Sets the policy on the connection's socket when it is a TCP socket (IPv4 or IPv6) and returns the
-    /// connection to hand on: one that watches for the peer going silent. Unix domain sockets, named
+    /// Takes an accepted connection under this policy: applies it to the connection's socket when it is a TCP socket
+    /// (IPv4 or IPv6) and returns the connection to hand on, one that watches for the peer going silent. Unix domain sockets, named
     /// pipes, QUIC and in-memory transports have no TCP socket: they are returned untouched. A failure
     /// to set an option is logged and counted; the connection is served either way.
     /// </summary>
     /// <param name="connection">The accepted connection.</param>
     /// <param name="endpoint">Where it was accepted.</param>
     /// <param name="source">Where this policy came from, asked again on reload (see <see cref="KeepAliveConnection.PolicySource"/>).</param>
-    /// <param name="inherited">What the socket has from its listening socket (<see cref="TrySetOn"/>).</param>
-    public ConnectionContext Apply(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null,
-        InheritedOptions inherited = InheritedOptions.None)
+    /// <param name="inherited">What the socket has from its listening socket (<see cref="ListeningSocket"/>).</param>
+    public ConnectionContext Accept(ConnectionContext connection, KeepAliveEndpoint endpoint, Func<KeepAlivePolicy?>? source = null,
+        InheritedPolicy inherited = InheritedPolicy.KernelDefaults)
     {
         if (connection is KeepAliveConnection tracked)
         {
             // An endpoint's own policy over the app-wide one, already set at accept.
-            tracked.UsePolicyFrom(source ?? (() => this));
+            tracked.FollowPolicy(source ?? (() => this));
             return tracked;
         }
 
@@ -181,33 +181,33 @@ internal sealed class KeepAlivePolicy
         if (socket is null || socket.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6))
             return connection;
 
-        if (inherited != InheritedOptions.This)
-            SetOptions(inherited == InheritedOptions.None ? _socketOptions : _overrideOptions, socket, connection, endpoint);
-        return new KeepAliveConnection(connection, socket, this, endpoint, _registry, source);
+        if (inherited != InheritedPolicy.ThisPolicy)
+            Apply(inherited == InheritedPolicy.KernelDefaults ? _socketOptions : _overrideOptions, socket, connection, endpoint);
+        return new KeepAliveConnection(connection, socket, this, endpoint, _openConnections, source);
     }
 
     /// <summary>
-    /// Sets this policy on a connection another policy was applied to (an endpoint's, a route's, or a reloaded
+    /// Applies this policy to a connection another policy was applied to (an endpoint's, a route's, or a reloaded
     /// one): all of its options, including an explicit "off" for a user timeout it lacks. Only through
-    /// <see cref="KeepAliveConnection.UsePolicyFrom"/> and <see cref="KeepAliveConnection.Reapply"/>, which hold the connection's lock.
+    /// <see cref="KeepAliveConnection.FollowPolicy"/> and <see cref="KeepAliveConnection.ReapplyPolicy"/>, which hold the connection's lock.
     /// </summary>
-    internal void SetOn(KeepAliveConnection connection)
+    internal void ApplyTo(KeepAliveConnection connection)
     {
-        _metrics.Announce(connection.Endpoint, Name);
-        SetOptions(_overrideOptions, connection.Socket, connection, connection.Endpoint);
+        _metrics.CreateSeries(connection.Endpoint, Name);
+        Apply(_overrideOptions, connection.Socket, connection, connection.Endpoint);
     }
 
     /// <summary>
-    /// Sets the policy on a listening socket (all of its options, over whatever policy it had), so that the
+    /// Applies the policy to a listening socket (all of its options, over whatever policy it had), so that the
     /// connections it accepts start with them: Linux copies a listening socket's options to each new connection.
     /// </summary>
     /// <returns>Whether every option was set.</returns>
-    public bool TrySetOn(Socket listenSocket)
+    public bool TryApplyTo(Socket listenSocket)
     {
         try
         {
             foreach (var option in _overrideOptions)
-                option.Apply(listenSocket);
+                option.ApplyTo(listenSocket);
             return true;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
@@ -220,11 +220,11 @@ internal sealed class KeepAlivePolicy
     /// Whether the socket has this policy's options, read back from the kernel; <see langword="null"/> when they
     /// could not be read (the socket is closed).
     /// </summary>
-    public bool? IsSetOn(Socket socket)
+    public bool? IsAppliedTo(Socket socket)
     {
         try
         {
-            return _overrideOptions.All(o => o.IsSetOn(socket));
+            return _overrideOptions.All(o => o.IsAppliedTo(socket));
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
@@ -236,8 +236,8 @@ internal sealed class KeepAlivePolicy
     public bool SetsSameOptionsAs(KeepAlivePolicy other) =>
         _overrideOptions.Select(o => (o.KernelName, o.Value)).SequenceEqual(other._overrideOptions.Select(o => (o.KernelName, o.Value)));
 
-    /// <summary>Counts a connection Kestrel starts to serve under this policy.</summary>
-    public void ReportServed(KeepAliveEndpoint endpoint) => _metrics.ConnectionApplied(endpoint, Name);
+    /// <summary>Counts a connection Kestrel starts to serve under this policy (<c>keepalive.applied_connections</c>).</summary>
+    public void CountApplied(KeepAliveEndpoint endpoint) => _metrics.ConnectionApplied(endpoint, Name);
 
     /// <summary>Reports a connection lost because its peer stopped answering, and what noticed it.</summary>
     public void ReportLost(ConnectionContext connection, KeepAliveEndpoint endpoint, LostConnectionCause cause, TimeSpan? silence, ConnectionEnder ender = ConnectionEnder.Transport)
@@ -259,13 +259,13 @@ internal sealed class KeepAlivePolicy
         _ => "the kernel",
     };
 
-    private void SetOptions(KeepAliveSocketOption[] socketOptions, Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
+    private void Apply(KeepAliveSocketOption[] socketOptions, Socket socket, ConnectionContext connection, KeepAliveEndpoint endpoint)
     {
         foreach (var option in socketOptions)
         {
             try
             {
-                option.Apply(socket);
+                option.ApplyTo(socket);
             }
             catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
             {
@@ -286,7 +286,7 @@ internal sealed class KeepAlivePolicy
         try
         {
             using var probe = new Socket(Socket.OSSupportsIPv4 ? AddressFamily.InterNetwork : AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
-            option.Apply(probe);
+            option.ApplyTo(probe);
             return true;
         }
         catch (Exception ex) when (ex is SocketException or PlatformNotSupportedException)

@@ -27,7 +27,7 @@ internal sealed class KeepAliveSocketOption
     /// <summary>The value in the platform's unit: 0/1, seconds, a count, or milliseconds.</summary>
     public int Value { get; }
 
-    public void Apply(Socket socket)
+    public void ApplyTo(Socket socket)
     {
         if (_rawValue is null)
             socket.SetSocketOption(_level, _name, Value);
@@ -36,7 +36,7 @@ internal sealed class KeepAliveSocketOption
     }
 
     /// <summary>Whether the socket has this option at this value, read back with getsockopt.</summary>
-    public bool IsSetOn(Socket socket)
+    public bool IsAppliedTo(Socket socket)
     {
         if (_rawValue is null)
         {

@@ -21,7 +21,6 @@ internal sealed class KeepAlivePolicies : IDisposable
     private readonly IDisposable _reloads;
     private readonly Lock _lock = new();
     private readonly HashSet<(string Where, string Policy)> _references = []; // policies code names
-    private KeepAliveConnection? _first; // the open connections, linked through the connections themselves
     private readonly KestrelConfigurationEndpoints _kestrelEndpoints;
     private readonly ApplicationTimers _timers;
     private readonly IHostApplicationLifetime? _host;
@@ -49,7 +48,7 @@ internal sealed class KeepAlivePolicies : IDisposable
         foreach (var (path, target) in LinkedConfigurationFiles.Find(configuration))
             KeepAliveLog.ConfigurationFileNotWatched(_logger, path, target);
         // keepalive.connections reads the open connections, and only when the meter is collected.
-        metrics.ObserveConnections(new KeepAliveConnectionGauge(this).Collect);
+        metrics.ObserveConnections(new KeepAliveConnectionGauge(Open).Collect);
     }
 
     /// <summary>The default policy: every TCP connection gets it at accept.</summary>
@@ -79,72 +78,8 @@ internal sealed class KeepAlivePolicies : IDisposable
             _references.Add((where, policy));
     }
 
-    /// <summary>
-    /// Tracks an open connection, so that reloads reach it, and gives it the policy in force now: a reload that took its
-    /// snapshot of the open connections after the connection got its policy, but before it was linked, cannot miss it.
-    /// </summary>
-    public void Add(KeepAliveConnection connection)
-    {
-        lock (_lock)
-        {
-            connection.Next = _first;
-            if (_first is not null)
-                _first.Previous = connection;
-            _first = connection;
-        }
-        connection.Reapply();
-    }
-
-    public void Remove(KeepAliveConnection connection)
-    {
-        lock (_lock)
-        {
-            if (connection.Previous is null && _first != connection)
-                return; // removed already
-            if (connection.Previous is not null)
-                connection.Previous.Next = connection.Next;
-            else
-                _first = connection.Next;
-            if (connection.Next is not null)
-                connection.Next.Previous = connection.Previous;
-            connection.Previous = connection.Next = null;
-        }
-    }
-
-    /// <summary>The number of open connections under a policy (for tests and diagnostics).</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                var count = 0;
-                for (var c = _first; c is not null; c = c.Next)
-                    count++;
-                return count;
-            }
-        }
-    }
-
-    /// <summary>
-    /// Copies the open connections into <paramref name="destination"/>, as many as fit, and returns how many are open:
-    /// more than fit means the caller should retry with room for that many. Only pointers are copied under the lock,
-    /// so a caller that reads each connection's TCP_INFO (the connection gauge, the connection view) does those
-    /// system calls after it, and accepts and reloads never wait for them.
-    /// </summary>
-    public int CopyOpenConnections(Span<KeepAliveConnection?> destination)
-    {
-        lock (_lock)
-        {
-            var count = 0;
-            for (var c = _first; c is not null; c = c.Next, count++)
-            {
-                if (count < destination.Length)
-                    destination[count] = c;
-            }
-            return count;
-        }
-    }
+    /// <summary>The connections open under these policies.</summary>
+    public OpenConnections Open { get; } = new();
 
     public void Dispose()
     {
@@ -200,15 +135,10 @@ internal sealed class KeepAlivePolicies : IDisposable
         // Policies whose values did not change are kept as they are: not stated again, not applied again.
         var next = Build(options, _current);
         _kestrelEndpoints.WarnOfEndpointsAddedAtRunTime(options.Endpoints.Keys);
-        List<KeepAliveConnection> open;
-        lock (_lock)
-        {
-            // Under the lock that links connections: one linked after this snapshot reads the new policies itself (Add).
-            _current = next;
-            open = OpenConnections();
-        }
+        // Put in force under the list's lock: a connection linked after it reads the new policies itself.
+        var open = Open.Swap(() => _current = next);
         foreach (var connection in open)
-            connection.Reapply();
+            connection.ReapplyPolicy();
         KeepAliveLog.PolicyReloaded(_logger, open.Count);
     }
 
@@ -224,15 +154,6 @@ internal sealed class KeepAlivePolicies : IDisposable
         }
     }
 
-    // Called under _lock.
-    private List<KeepAliveConnection> OpenConnections()
-    {
-        var open = new List<KeepAliveConnection>();
-        for (var c = _first; c is not null; c = c.Next)
-            open.Add(c);
-        return open;
-    }
-
     private PolicySet Build(KeepAliveOptions options, PolicySet? previous)
     {
         // Read again on reload: the retransmission limit is the kernel's, and an operator may have changed it.
@@ -242,11 +163,11 @@ internal sealed class KeepAlivePolicies : IDisposable
         {
             if (options.Resolve(name) is { } resolved)
                 named[name] = Keep(previous?.Named.GetValueOrDefault(name), resolved, kernel) ??
-                    KeepAlivePolicy.Create(name, resolved, _metrics, _logger, this, $"{KeepAliveOptions.SectionName}:{nameof(options.Policies)}:{name}", kernel, _timers, _host);
+                    KeepAlivePolicy.Create(name, resolved, _metrics, _logger, Open, $"{KeepAliveOptions.SectionName}:{nameof(options.Policies)}:{name}", kernel, _timers, _host);
         }
         var defaultOptions = options.ClonePolicy();
         var defaultPolicy = Keep(previous?.Default, defaultOptions, kernel) ??
-            KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, defaultOptions, _metrics, _logger, this, KeepAliveOptions.SectionName, kernel, _timers, _host);
+            KeepAlivePolicy.Create(KeepAlivePolicy.DefaultName, defaultOptions, _metrics, _logger, Open, KeepAliveOptions.SectionName, kernel, _timers, _host);
         return new PolicySet(options, defaultPolicy, named);
     }
 
