@@ -1,15 +1,18 @@
 using System.Globalization;
 using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
 
 /// <summary>
-/// Validates a <see cref="KeepAliveOptions"/> against the ranges the kernel accepts. Every message names
-/// the configuration key, the bad value and the allowed range.
+/// The one validation of the <c>KeepAlive</c> configuration, at startup, on reload, and where code or a route names a
+/// policy: every check, one list of errors. Every message names the configuration key, the bad value and the allowed range.
 /// </summary>
-internal sealed class KeepAliveOptionsValidator(IConfiguration configuration, IServiceProvider services) : IValidateOptions<KeepAliveOptions>
+/// <param name="configuration">The app's configuration, for the values binding could not parse.</param>
+/// <param name="references">The places in code and routes that name a policy.</param>
+/// <param name="kestrelEndpoints">Kestrel's configuration endpoints, the names <c>KeepAlive:Endpoints</c> may map.</param>
+internal sealed class KeepAliveOptionsValidator(IConfiguration configuration, KeepAlivePolicyReferences references, KestrelConfigurationEndpoints kestrelEndpoints)
+    : IValidateOptions<KeepAliveOptions>
 {
     // tcp(7): TCP_KEEPIDLE and TCP_KEEPINTVL take 1..MAX_TCP_KEEPIDLE/INTVL (32767) seconds,
     // TCP_KEEPCNT 1..MAX_TCP_KEEPCNT (127); anything else is EINVAL.
@@ -21,19 +24,27 @@ internal sealed class KeepAliveOptionsValidator(IConfiguration configuration, IS
     // TCP_USER_TIMEOUT is an int of milliseconds; a negative value is EINVAL.
     internal const string UserTimeoutRange = "00:00:00 (off) to 24.20:31:23.647 (int.MaxValue milliseconds), in whole milliseconds";
 
-    public ValidateOptionsResult Validate(string? name, KeepAliveOptions options)
+    public ValidateOptionsResult Validate(string? name, KeepAliveOptions options) =>
+        Failures(options) is { Count: > 0 } failures ? ValidateOptionsResult.Fail(failures) : ValidateOptionsResult.Success;
+
+    /// <summary>Throws, with every failure in one message, unless <paramref name="options"/> pass every check.</summary>
+    public void ThrowIfInvalid(KeepAliveOptions options)
     {
-        // Unparsable configuration values were skipped when binding; report them here, at startup.
+        if (Failures(options) is { Count: > 0 } failures)
+            throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
+    }
+
+    /// <summary>Every failure of <paramref name="options"/>, with what the host knows beyond them.</summary>
+    public List<string> Failures(KeepAliveOptions options)
+    {
+        // Unparsable configuration values were skipped when binding; report them here.
         var failures = new List<string>();
         KeepAliveConfiguration.Bind(configuration.GetSection(KeepAliveOptions.SectionName), new KeepAliveOptions(), failures);
         failures.AddRange(Validate(options, KeepAliveOptions.SectionName));
-        // What the host knows when it starts, beyond the options: the routes, all mapped by then, and Kestrel's configuration
-        // endpoints (on reload, the endpoints in code as well). Checked here so that every startup failure comes one way,
-        // from StartAsync, in one message, and a reload is rejected with the same messages.
-        failures.AddRange(services.GetService<KeepAlivePolicyReferences>()?.Unknown(options) ?? []);
-        if (services.GetService<KestrelConfigurationEndpoints>() is { } kestrelEndpoints)
-            failures.AddRange(kestrelEndpoints.Unknown(options.Endpoints.Keys));
-        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        failures.AddRange(references.Unknown(options));
+        // Empty until Kestrel has read its configuration endpoints: the policies check again when Kestrel binds.
+        failures.AddRange(kestrelEndpoints.Unknown(options.Endpoints.Keys));
+        return failures;
     }
 
     /// <summary>

@@ -66,13 +66,9 @@ public static class KeepAliveListenOptionsExtensions
         {
             var where = $"listenOptions.UseKeepAlivePolicy(\"{policyName}\")";
             var policies = RequirePolicies(listenOptions.ApplicationServices, where);
-            if (!policies.Contains(policyName))
-            {
-                throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions),
-                    [KeepAliveOptionsValidator.UnknownPolicy(where, policyName, policies.Options)]);
-            }
-            policies.Reference(where, policyName);
+            // Recorded for every later validation (a reload that drops the policy is rejected), and checked now.
             listenOptions.ApplicationServices.GetRequiredService<KeepAlivePolicyReferences>().Add(where, policyName);
+            listenOptions.ApplicationServices.GetRequiredService<KeepAliveOptionsValidator>().ThrowIfInvalid(policies.Options);
             return new KeepAliveConnectionMiddleware(next, () => policies.Find(policyName), () => listenOptions.EndPoint).OnConnectionAsync;
         });
         return listenOptions;

@@ -15,7 +15,10 @@ internal static class KeepAliveServiceCollectionExtensions
     {
         services.AddOptions<KeepAliveOptions>().ValidateOnStart();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<KeepAliveOptions>, KeepAliveOptionsSetup>());
-        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeepAliveOptions>, KeepAliveOptionsValidator>());
+        services.TryAddSingleton<KeepAlivePolicyReferences>();
+        services.TryAddSingleton<KestrelConfigurationEndpoints>();
+        services.TryAddSingleton<KeepAliveOptionsValidator>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<KeepAliveOptions>, KeepAliveOptionsValidator>(sp => sp.GetRequiredService<KeepAliveOptionsValidator>()));
         if (configure is not null)
             services.Configure(configure);
 
@@ -25,8 +28,6 @@ internal static class KeepAliveServiceCollectionExtensions
         services.AddMetrics();
         services.TryAddSingleton<KeepAliveMetrics>();
         services.AddSingleton<KeepAlivePolicies>();
-        services.TryAddSingleton<KestrelConfigurationEndpoints>();
-        services.AddSingleton<KeepAlivePolicyReferences>();
         services.AddSingleton<IPostConfigureOptions<KestrelServerOptions>, KeepAliveEndpointsSetup>();
         services.AddSingleton(sp => new ListeningSockets(() => sp.GetRequiredService<KeepAlivePolicies>().Default));
         services.AddSingleton<IPostConfigureOptions<SocketTransportOptions>, KeepAliveListenSocketSetup>();

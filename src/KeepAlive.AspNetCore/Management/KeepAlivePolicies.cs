@@ -20,7 +20,6 @@ internal sealed class KeepAlivePolicies : IDisposable
     private readonly ILogger _logger;
     private readonly IDisposable _reloads;
     private readonly Lock _lock = new();
-    private readonly HashSet<(string Where, string Policy)> _references = []; // policies code names
     private readonly KestrelConfigurationEndpoints _kestrelEndpoints;
     private readonly ApplicationTimers _timers;
     private readonly IHostApplicationLifetime? _host;
@@ -28,11 +27,10 @@ internal sealed class KeepAlivePolicies : IDisposable
     private volatile PolicySet _current;
 
     public KeepAlivePolicies(IOptions<KeepAliveOptions> options, IOptionsFactory<KeepAliveOptions> factory, IConfiguration configuration,
-        KestrelConfigurationEndpoints kestrelEndpoints, KeepAliveMetrics metrics, ILoggerFactory loggerFactory, IServiceProvider services)
+        KestrelConfigurationEndpoints kestrelEndpoints, KeepAliveOptionsValidator validator, KeepAliveMetrics metrics, ILoggerFactory loggerFactory, IServiceProvider services)
     {
-        // Built when Kestrel binds, after it read its configuration endpoints.
-        if (kestrelEndpoints.Unknown(options.Value.Endpoints.Keys) is { Count: > 0 } unknown)
-            throw new OptionsValidationException(Microsoft.Extensions.Options.Options.DefaultName, typeof(KeepAliveOptions), unknown);
+        // Built when Kestrel binds, after it read its configuration endpoints, which startup's validation could not check.
+        validator.ThrowIfInvalid(options.Value);
         _kestrelEndpoints = kestrelEndpoints;
         _factory = factory;
         _metrics = metrics;
@@ -62,21 +60,8 @@ internal sealed class KeepAlivePolicies : IDisposable
     public KeepAlivePolicy? ForEndpoint(string endpointName) =>
         _current.Options.Endpoints.TryGetValue(endpointName, out var name) ? Find(name) : null;
 
-    /// <summary>Whether a policy of that name exists now.</summary>
-    public bool Contains(string name) => Find(name) is not null;
-
     /// <summary>The options the policies were built from.</summary>
     public KeepAliveOptions Options => _current.Options;
-
-    /// <summary>
-    /// Records that code names a policy (<paramref name="where"/>: an endpoint, a route). Startup checked that it
-    /// exists; a reload that drops it is rejected, as that configuration would be at startup.
-    /// </summary>
-    public void Reference(string where, string policy)
-    {
-        lock (_lock)
-            _references.Add((where, policy));
-    }
 
     /// <summary>The connections open under these policies.</summary>
     public OpenConnections Open { get; } = new();
@@ -119,17 +104,11 @@ internal sealed class KeepAlivePolicies : IDisposable
         }
         catch (OptionsValidationException ex)
         {
+            // The validator's: including a policy code or a route names that the new configuration drops.
             KeepAliveLog.ReloadRejected(_logger, string.Join(Environment.NewLine, ex.Failures));
             return;
         }
-        var unknown = UnknownReferences(options);
-        unknown.AddRange(_kestrelEndpoints.Unknown(options.Endpoints.Keys));
-        if (unknown.Count > 0)
-        {
-            KeepAliveLog.ReloadRejected(_logger, string.Join(Environment.NewLine, unknown));
-            return;
-        }
-        if (Describe(options) == Describe(_current.Options))
+        if (PolicyValues.SameConfiguration(options, _current.Options))
             return; // another part of the configuration changed
 
         // Policies whose values did not change are kept as they are: not stated again, not applied again.
@@ -140,18 +119,6 @@ internal sealed class KeepAlivePolicies : IDisposable
         foreach (var connection in open)
             connection.ReapplyPolicy();
         KeepAliveLog.PolicyReloaded(_logger, open.Count);
-    }
-
-    // The policies code names that the new options lack, in the words startup uses for them.
-    private List<string> UnknownReferences(KeepAliveOptions options)
-    {
-        lock (_lock)
-        {
-            return _references
-                .Where(r => !r.Policy.Equals(KeepAlivePolicy.DefaultName, StringComparison.OrdinalIgnoreCase) && !options.Policies.ContainsKey(r.Policy))
-                .Select(r => KeepAliveOptionsValidator.UnknownPolicy(r.Where, r.Policy, options))
-                .ToList();
-        }
     }
 
     private PolicySet Build(KeepAliveOptions options, PolicySet? previous)
@@ -190,15 +157,7 @@ internal sealed class KeepAlivePolicies : IDisposable
 
     // The policy as it was when its values and bounds are the same.
     private static KeepAlivePolicy? Keep(KeepAlivePolicy? policy, KeepAliveOptions options, TcpKernelSettings kernel) =>
-        policy is not null && Policy(policy.Options) == Policy(options) && policy.Bounds == KeepAliveBounds.For(options, kernel) ? policy : null;
-
-    private static string Describe(KeepAliveOptions options) => string.Join("|",
-        Policy(options),
-        string.Join(";", options.Policies.OrderBy(p => p.Key, StringComparer.OrdinalIgnoreCase).Select(p => $"{p.Key}={p.Value.Preset},{(options.Resolve(p.Key) is { } r ? Policy(r) : "")}")),
-        string.Join(";", options.Endpoints.OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase).Select(e => $"{e.Key}={e.Value}")));
-
-    private static string Policy(KeepAliveOptions o) =>
-        string.Create(CultureInfo.InvariantCulture, $"{o.Enabled},{o.Idle},{o.Interval},{o.ProbeCount},{o.UserTimeout}");
+        policy is not null && PolicyValues.Of(policy.Options) == PolicyValues.Of(options) && policy.Bounds == KeepAliveBounds.For(options, kernel) ? policy : null;
 
     private sealed record PolicySet(KeepAliveOptions Options, KeepAlivePolicy Default, IReadOnlyDictionary<string, KeepAlivePolicy> Named);
 }

@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore;
 
@@ -23,17 +22,8 @@ internal sealed class KeepAliveRoutePolicyMiddleware
         _next = next;
         _policies = policies;
         // Validation checked the routes of a WebApplication when the host started. Routes mapped in a Startup class's
-        // Configure are mapped only now, as the pipeline is built (still in StartAsync): check those here. A reload
-        // that drops a policy a route names is rejected.
-        var references = services.GetRequiredService<KeepAlivePolicyReferences>().Routes();
-        var failures = references
-            .Where(r => !policies.Contains(r.Policy))
-            .Select(r => KeepAliveOptionsValidator.UnknownPolicy(r.Where, r.Policy, policies.Options))
-            .ToList();
-        if (failures.Count > 0)
-            throw new OptionsValidationException(Options.DefaultName, typeof(KeepAliveOptions), failures);
-        foreach (var (where, policy) in references)
-            policies.Reference(where, policy);
+        // Configure are mapped only now, as the pipeline is built (still in StartAsync): check those here.
+        services.GetRequiredService<KeepAliveOptionsValidator>().ThrowIfInvalid(policies.Options);
     }
 
     public Task InvokeAsync(HttpContext context)

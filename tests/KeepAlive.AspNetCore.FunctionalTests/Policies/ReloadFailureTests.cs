@@ -43,7 +43,10 @@ public sealed class ReloadFailureTests : IDisposable
         if (hostDisposed)
             Assert.Empty(failed);
         else
-            Assert.Same(failing.Throw, Assert.Single(failed).Exception);
+        {
+            Assert.NotEmpty(failed); // once per reload: the file watcher's own may have run as well
+            Assert.All(failed, e => Assert.Same(failing.Throw, e.Exception));
+        }
     }
 
     public void Dispose() => _settings.Dispose();
