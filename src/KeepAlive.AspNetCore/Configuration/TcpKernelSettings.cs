@@ -43,8 +43,8 @@ internal sealed record TcpKernelSettings(int Retries2, TimeSpan RtoMax)
     /// unacknowledged send, for a connection whose retransmission timeout is <paramref name="rto"/> (tcpi_rto; 200 ms
     /// plus the round trip, at least): it retransmits after <paramref name="rto"/>, then after twice the last wait (up to
     /// <see cref="RtoMax"/>), and gives up at the first retransmission timer at least <see cref="RetransmissionGiveUp"/>
-    /// after the first retransmission (tcp_write_timeout measures from retrans_stamp). 938 s measured on loopback
-    /// (rto 213 ms) for the defaults.
+    /// after the first retransmission (tcp_write_timeout measures from retrans_stamp); docs/configuration.md has the
+    /// figure measured for the defaults.
     /// </summary>
     public TimeSpan RetransmissionGiveUpAt(TimeSpan rto)
     {

@@ -7,8 +7,8 @@ namespace KeepAlive.AspNetCore;
 /// its own lock.
 /// </summary>
 /// <remarks>
-/// The dump walks the kernel's whole table of connected TCP sockets (262,144 buckets on the machine of
-/// docs/benchmarks.md: 1.3 ms with it empty, plus a little per socket in it), once for both address families. Where all
+/// The dump walks the kernel's whole table of connected TCP sockets (a fixed cost, however few are in it, plus a little
+/// per socket: docs/benchmarks.md), once for both address families. Where all
 /// the connections share one local port (one listening port, the common case) it asks for that port only: the kernel
 /// then fills and sends nothing for the other sockets (the clients' ends on a loopback test, other servers). With
 /// several ports it takes every socket and skips the ones it does not know. The index of keys

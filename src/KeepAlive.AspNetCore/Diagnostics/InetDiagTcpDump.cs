@@ -13,11 +13,11 @@ namespace KeepAlive.AspNetCore;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The dump asks for no <c>struct tcp_info</c> (INET_DIAG_INFO): filling one is about a fifth of the kernel's work per
+/// The dump asks for no <c>struct tcp_info</c> (INET_DIAG_INFO): filling one is a good part of the kernel's work per
 /// socket (docs/benchmarks.md), and the state needs only the timer (see
 /// <see cref="ConnectionStateClassifier.Of(byte, byte)"/>). It is the legacy TCPDIAG_GETSOCK request, the one that dumps
 /// both address families in one walk of the kernel's table (inet_diag_dump_compat: AF_UNSPEC); SOCK_DIAG_BY_FAMILY
-/// would need a walk per family, each 1.3 ms or more on the benchmark machine whatever the number of connections.
+/// would need a walk per family, each as costly as the whole table (docs/benchmarks.md) whatever the number of connections.
 /// </para>
 /// <para>
 /// The layouts are those of include/uapi/linux/netlink.h (<c>struct nlmsghdr</c>) and inet_diag.h

@@ -26,9 +26,8 @@ internal sealed class KeepAliveConnectionGauge(OpenConnections open)
     // The states of every connection in one NETLINK_SOCK_DIAG dump rather than a getsockopt each (see its remarks).
     private readonly ConnectionStateReader _reader = new();
 
-    // A dump walks the kernel's whole table of TCP sockets (1.3 ms on the benchmark machine with it empty) and costs
-    // under a microsecond per socket; a getsockopt 0.35 to 2.2 us: the dump pays from about a thousand connections
-    // (docs/benchmarks.md).
+    // A dump walks the kernel's whole table of TCP sockets, a fixed cost, then little per socket; a getsockopt costs a
+    // system call per connection: the dump pays from about a thousand connections (docs/benchmarks.md).
     internal const int NetlinkFrom = 1000;
     private int _lastCount;
 

@@ -4,8 +4,8 @@ namespace KeepAlive.AspNetCore;
 /// The open connections of one collection by <see cref="TcpConnectionKey"/>, to match a socket dump's replies to them:
 /// a table of the 65,536 remote ports, each the head of a chain of the connections from that port, and the whole key
 /// compared along it. A server's connections differ by remote port far more often than not, so most chains hold one:
-/// no hash to compute, and one read in the table and one in the keys per reply, where a dictionary of 10,000 entries of
-/// 56 bytes costs a hash and two reads further apart (docs/benchmarks.md). Kept between collections, so a collection
+/// no hash to compute, and one read in the table and one in the keys per reply, where a dictionary costs a hash and two
+/// reads further apart (docs/benchmarks.md). Kept between collections, so a collection
 /// allocates nothing. Not thread-safe.
 /// </summary>
 internal sealed class TcpConnectionIndex
