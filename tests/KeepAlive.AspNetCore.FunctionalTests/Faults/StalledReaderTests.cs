@@ -92,9 +92,10 @@ public class StalledReaderTests
         {
             await metrics.WaitForAsync("keepalive.lost_connections", 1, TimeSpan.FromSeconds(10));
         }
-        catch (TimeoutException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            throw new TimeoutException($"{ex.Message} The server's socket before Kestrel's abort: {info?.ToString() ?? "closed"}; {logs.ConnectionLost} ConnectionLost lines.", ex);
+            // Seen once under the full suite's load, not alone: what the socket showed is what tells why.
+            Assert.Fail($"{ex.Message} The server's socket before Kestrel's abort: {info?.ToString() ?? "closed"}; {logs.ConnectionLost} ConnectionLost lines.");
         }
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken); // nothing more comes
         Assert.Equal("app_zero_window", Assert.Single(metrics.Of("keepalive.lost_connections")).ErrorType);
