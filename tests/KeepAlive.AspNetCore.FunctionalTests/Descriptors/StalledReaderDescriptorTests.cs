@@ -44,7 +44,7 @@ public class StalledReaderDescriptorTests
         }
     }
 
-    // The README's figure for sizing LimitNOFILE: one more descriptor per waiting write, and only where a verdict can come.
+    // docs/deployment.md's figure for sizing LimitNOFILE: one more descriptor per waiting write, and only where a verdict can come.
     [Theory]
     [InlineData("00:00:30", 2)]
     [InlineData("00:00:00", 1)]
