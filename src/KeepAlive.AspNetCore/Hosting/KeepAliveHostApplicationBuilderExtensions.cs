@@ -62,11 +62,15 @@ public static class KeepAliveHostApplicationBuilderExtensions
     /// Runs only if Kestrel builds its options, which a host without Kestrel never does: Kestrel came after the call
     /// that found no transport, and no later registration (<c>builder.WebHost.UseKeepAlivePolicy()</c>) made up for it.
     /// </summary>
-    private sealed class KestrelAddedAfterPolicy(IServiceProvider services) : IPostConfigureOptions<KestrelServerOptions>
+    /// <remarks>
+    /// It asks whether the policies are registered, never for them: building them reads Kestrel's options
+    /// (<see cref="ApplicationTimers"/>), whose post-configuration this is.
+    /// </remarks>
+    private sealed class KestrelAddedAfterPolicy(IServiceProviderIsService registrations) : IPostConfigureOptions<KestrelServerOptions>
     {
         public void PostConfigure(string? name, KestrelServerOptions options)
         {
-            if (services.GetService<KeepAlivePolicies>() is not null)
+            if (registrations.IsService(typeof(KeepAlivePolicies)))
                 return;
             throw new InvalidOperationException(
                 "UseKeepAlivePolicy() was called on the host builder before Kestrel was added to it, so no connection would get " +
