@@ -31,6 +31,14 @@ internal static class AbortOrigin
     // not localized).
     private const string ApplicationAbortMessage = "The connection was aborted by the application.";
 
+    // Kestrel's CoreStrings.ConnectionTimedBecauseResponseMininumDataRateNotSatisfied: its minimum response data rate, the
+    // reader too slow. Told by the reason, not the stack: tiered compilation inlines TimeoutControl's frames once hot.
+    private const string MinimumResponseDataRateMessage =
+        "The connection was timed out by the server because the response was not read by the client at the specified minimum data rate.";
+
+    /// <summary>Whether <paramref name="reason"/> is Kestrel's for a response not read at its minimum data rate.</summary>
+    public static bool IsMinimumResponseDataRate(Exception? reason) => reason?.Message == MinimumResponseDataRateMessage;
+
     /// <summary>Whether <paramref name="reason"/> is <c>HttpContext.Abort()</c>'s: the one a ping timer above TCP ends in.</summary>
     public static bool IsApplicationAbort(Exception? reason) => reason?.Message == ApplicationAbortMessage;
 

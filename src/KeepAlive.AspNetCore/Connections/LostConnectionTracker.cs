@@ -36,14 +36,14 @@ internal struct LostConnectionTracker
     /// the peer closed, or the kernel ended it. Any other abort is the decision of the application, its framework or Kestrel.
     /// </summary>
     public void OnAbort(KeepAliveConnection connection, ConnectionAbortedException? reason) =>
-        OnEnding(connection, aboveTcp: reason is not null, AbortOrigin.IsApplicationAbort(reason));
+        OnEnding(connection, aboveTcp: reason is not null, AbortOrigin.IsApplicationAbort(reason), AbortOrigin.IsMinimumResponseDataRate(reason));
 
     /// <summary>A read of the transport failed with <paramref name="exception"/>: the connection is ending.</summary>
     public void OnReceiveFailed(KeepAliveConnection connection, Exception exception)
     {
         if (FindSocketError(exception) is { } error)
             _ending.RecordError(error);
-        OnEnding(connection, aboveTcp: false, applicationAbort: false);
+        OnEnding(connection, aboveTcp: false, applicationAbort: false, minimumDataRate: false);
     }
 
     /// <summary>
@@ -119,7 +119,8 @@ internal struct LostConnectionTracker
     /// <param name="connection">The connection.</param>
     /// <param name="aboveTcp">Whether the application, its framework or Kestrel ended it (an abort with a reason).</param>
     /// <param name="applicationAbort">Whether that abort was <c>HttpContext.Abort()</c>, which a ping timer above TCP may be behind.</param>
-    private void OnEnding(KeepAliveConnection connection, bool aboveTcp, bool applicationAbort)
+    /// <param name="minimumDataRate">Whether that abort was Kestrel's, for a response not read at its minimum data rate.</param>
+    private void OnEnding(KeepAliveConnection connection, bool aboveTcp, bool applicationAbort, bool minimumDataRate)
     {
         // The first sign of the end: TCP_INFO is read now, while the socket is open (a normal close costs this one getsockopt).
         if (!_ending.TryBegin())
@@ -137,7 +138,9 @@ internal struct LostConnectionTracker
         {
             // The kernel holds it still: judged now, while TCP_INFO is as the timer above TCP found it, and reported before
             // Kestrel records the connection's end, so that its tags get the cause.
-            _ending.RecordEnder(connection.Policy.IsStopping ? ConnectionEnder.Shutdown : ConnectionEnder.Application);
+            _ending.RecordEnder(connection.Policy.IsStopping ? ConnectionEnder.Shutdown
+                : minimumDataRate ? ConnectionEnder.KestrelTimeout
+                : ConnectionEnder.Application);
             if (_ending.Ender == ConnectionEnder.Application && NeedsAbortOrigin(connection, applicationAbort))
                 _ending.RecordEnder(AbortOrigin.Find());
             Report(connection, transportDone: false);
