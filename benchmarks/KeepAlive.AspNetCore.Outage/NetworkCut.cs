@@ -4,10 +4,10 @@ using System.Net;
 namespace KeepAlive.AspNetCore.Outage;
 
 /// <summary>
-/// One nftables table that drops every packet addressed to one client address as it arrives (input hook):
-/// the server's packets leave its TCP stack normally and are lost, as on a real network (no FIN, RST or
-/// ICMP). The same rule as the fault tests' <c>Nftables.DropIncomingToAsync</c>; refuses to run outside a
-/// private network namespace.
+/// One nftables table that drops every packet to and from some client addresses as it arrives (input hook): the
+/// server's packets leave its TCP stack normally and are lost, as on a real network (no FIN, RST or ICMP), and nothing
+/// the clients' hosts send reaches the server either, not even the resets of those that restart and forget their
+/// connections. Refuses to run outside a private network namespace.
 /// </summary>
 internal sealed class NetworkCut : IAsyncDisposable
 {
@@ -19,13 +19,15 @@ internal sealed class NetworkCut : IAsyncDisposable
         File.Exists("/proc/self/net/dev") &&
         File.ReadAllLines("/proc/self/net/dev").Skip(2).Select(l => l.Split(':', 2)[0].Trim()).Where(n => n.Length > 0).SequenceEqual(["lo"]);
 
-    /// <summary>Drops everything addressed to <paramref name="address"/>; returns the <see cref="Stopwatch"/> timestamp at which the rule was in place.</summary>
-    public async Task<long> CutAsync(IPAddress address)
+    /// <summary>Drops everything to and from <paramref name="addresses"/>; returns the <see cref="Stopwatch"/> timestamp at which the rules were in place.</summary>
+    public async Task<long> CutAsync(params IPAddress[] addresses)
     {
+        var set = string.Join(", ", addresses.Select(a => a.ToString()));
         await RunAsync(
             $"add table inet {Table}",
             $"add chain inet {Table} input {{ type filter hook input priority 0; policy accept; }}",
-            $"add rule inet {Table} input ip daddr {address} drop");
+            $"add rule inet {Table} input ip daddr {{ {set} }} drop",
+            $"add rule inet {Table} input ip saddr {{ {set} }} drop");
         _cut = true;
         return Stopwatch.GetTimestamp();
     }

@@ -29,7 +29,7 @@ internal static class OutageBenchmark
 {
     // Idle 1 s, interval 1 s, 2 probes: the kernel gives up 3 s after the peer's last packet. The tests' bound is 2 s more.
     private static readonly TimeSpan KeepAliveSpan = TimeSpan.FromSeconds(3);
-    private static readonly TimeSpan Bound = KeepAliveSpan + TimeSpan.FromSeconds(2);
+    internal static readonly TimeSpan Bound = KeepAliveSpan + TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Settle = TimeSpan.FromMinutes(2);
     private static readonly IPAddress WarmUpAddress = IPAddress.Parse("127.0.0.2");
     private static readonly IPAddress OutageAddress = IPAddress.Parse("127.0.0.3");
@@ -154,18 +154,15 @@ internal static class OutageBenchmark
         return checks.All(c => c.Ok) ? 0 : 1;
     }
 
-    private static async Task<WebApplication> StartServerAsync(bool policy, LogTally logs, SubscriberStreams streams)
+    /// <summary>The server both benchmarks measure: <paramref name="settings"/> (the policy) as its only configuration.</summary>
+    internal static async Task<WebApplication> StartServerAsync(
+        bool policy, LogTally logs, SubscriberStreams streams, ReloadableConfiguration? settings = null, Action<WebApplication>? map = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.Logging.AddProvider(logs);
         builder.Configuration.Sources.Clear();
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["KeepAlive:Idle"] = "00:00:01",
-            ["KeepAlive:Interval"] = "00:00:01",
-            ["KeepAlive:ProbeCount"] = "2",
-        });
+        ((IConfigurationBuilder)builder.Configuration).Add(settings ?? ShortPolicy());
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         // Streams to clients that vanished must not hold up the end of a run without the policy.
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
@@ -173,11 +170,20 @@ internal static class OutageBenchmark
             builder.UseKeepAlivePolicy();
         var app = builder.Build();
         streams.MapTo(app);
+        map?.Invoke(app);
         await app.StartAsync();
         return app;
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
+    /// <summary>Idle 1 s, interval 1 s, 2 probes: the kernel gives up 3 s after the peer's last packet.</summary>
+    internal static ReloadableConfiguration ShortPolicy() => new(new Dictionary<string, string?>
+    {
+        ["KeepAlive:Idle"] = "00:00:01",
+        ["KeepAlive:Interval"] = "00:00:01",
+        ["KeepAlive:ProbeCount"] = "2",
+    });
+
+    internal static async Task WaitUntilAsync(Func<bool> condition, string what)
     {
         var started = Stopwatch.GetTimestamp();
         while (!condition())
@@ -190,10 +196,10 @@ internal static class OutageBenchmark
 
     private static TimeSpan Max(params TimeSpan[] values) => values.Max();
 
-    private static string Mib(long bytes) => $"{bytes / 1048576.0:F1} MiB";
+    internal static string Mib(long bytes) => $"{bytes / 1048576.0:F1} MiB";
 
     // "Max open files  20000  20000  files" in /proc/self/limits: the soft limit.
-    private static long OpenFileLimit() =>
+    internal static long OpenFileLimit() =>
         File.ReadLines("/proc/self/limits").FirstOrDefault(l => l.StartsWith("Max open files", StringComparison.Ordinal)) is { } line
             ? long.Parse(line["Max open files".Length..].Split(' ', StringSplitOptions.RemoveEmptyEntries)[0], System.Globalization.CultureInfo.InvariantCulture)
             : 0;
