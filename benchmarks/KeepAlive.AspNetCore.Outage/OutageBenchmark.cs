@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime;
 using System.Runtime.InteropServices;
 using KeepAlive.AspNetCore.FunctionalTests.Faults;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -55,7 +56,7 @@ internal static class OutageBenchmark
             $"{(GCSettings.IsServerGC ? "Server" : "Workstation")} GC, open file limit {limit} per process");
 
         using var tally = new ConnectionTally();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var streams = new SubscriberStreams();
         var warmUp = streams.From(WarmUpAddress);
         var cutOff = streams.From(OutageAddress);
@@ -154,7 +155,7 @@ internal static class OutageBenchmark
         return checks.All(c => c.Ok) ? 0 : 1;
     }
 
-    private static async Task<WebApplication> StartServerAsync(bool policy, LogTally logs, SubscriberStreams streams)
+    private static async Task<WebApplication> StartServerAsync(bool policy, LogSink logs, SubscriberStreams streams)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

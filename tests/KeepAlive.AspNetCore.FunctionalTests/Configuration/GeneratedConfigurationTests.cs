@@ -117,9 +117,7 @@ public class GeneratedConfigurationTests
 
     private static WebApplication Build(ConfigurationCase configuration)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.Sources.Clear();
+        var builder = KestrelApp.CreateBuilder(defaultEndpoint: false);
         Configure(builder, configuration);
         return builder.Build();
     }

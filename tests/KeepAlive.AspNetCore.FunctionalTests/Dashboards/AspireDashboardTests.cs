@@ -210,16 +210,8 @@ public partial class AspireDashboardTests
     private static List<string> LostLines(SampleProcess sample) =>
         [.. LostLine().Matches(sample.Output).Select(m => m.Groups[1].Value)];
 
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, AspireDashboard dashboard, SampleProcess sample)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!await condition())
-        {
-            if (Stopwatch.GetElapsedTime(started) > Settle)
-                throw new TimeoutException($"Not within {Settle.TotalSeconds} s: {what}.\nThe sample wrote:\n{sample.Output}\nThe dashboard wrote:\n{dashboard.Output}");
-            await Task.Delay(250, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what, AspireDashboard dashboard, SampleProcess sample) =>
+        Eventually.HoldsAsync(condition, what, Settle, TimeSpan.FromMilliseconds(250), () => $"\nThe sample wrote:\n{sample.Output}\nThe dashboard wrote:\n{dashboard.Output}");
 
     [GeneratedRegex(@" lost \((\w+)\)")]
     private static partial Regex LostLine();

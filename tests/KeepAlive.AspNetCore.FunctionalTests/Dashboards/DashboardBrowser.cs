@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.Playwright;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Dashboards;
@@ -182,20 +183,8 @@ internal sealed class DashboardBrowser : IAsyncDisposable
     /// The latest value of the graph (the open instrument summed over what the filters let through), polled until it is
     /// <paramref name="expected"/> or <paramref name="within"/> has passed; the last value read either way (null: no row).
     /// </summary>
-    public async Task<double?> LatestValueAsync(double expected, TimeSpan within)
-    {
-        var started = Stopwatch.GetTimestamp();
-        double? last = null;
-        do
-        {
-            last = await ReadLatestValueAsync();
-            if (last == expected)
-                return last;
-            await Task.Delay(500, TestContext.Current.CancellationToken);
-        }
-        while (Stopwatch.GetElapsedTime(started) < within);
-        return last;
-    }
+    public Task<double?> LatestValueAsync(double expected, TimeSpan within) =>
+        Eventually.SettlesAsync(ReadLatestValueAsync, value => value == expected, within, TimeSpan.FromMilliseconds(500));
 
     /// <summary>Saves what the page shows, its top <paramref name="height"/> pixels (the filter popups need the tall viewport, a picture does not).</summary>
     public Task ScreenshotAsync(string path, int height = 1050) =>

@@ -71,6 +71,7 @@ internal sealed class ConnectionTally : IDisposable
     /// </summary>
     public async Task WaitUntilAsync(Func<ConnectionTally, bool> condition, TimeSpan timeout, string what, CancellationToken cancellationToken)
     {
+        // Not Eventually: the outage benchmark compiles this file, without xunit.
         var started = Stopwatch.GetTimestamp();
         while (!condition(this))
         {

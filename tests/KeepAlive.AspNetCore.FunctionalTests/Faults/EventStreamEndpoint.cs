@@ -1,3 +1,4 @@
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
@@ -34,7 +35,7 @@ internal sealed class EventStreamEndpoint(TimeSpan? every = null, string path = 
     {
         var response = await client.SendAndReadUntilAsync($"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n", FirstEvent);
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
-        return await FaultTestHost.WithinAsync(Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        return await Deadline.WithinAsync(Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
     }
 
     /// <summary>Makes an idle stream write one more event.</summary>

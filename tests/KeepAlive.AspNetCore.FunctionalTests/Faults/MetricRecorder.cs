@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
@@ -39,17 +40,9 @@ internal sealed class MetricRecorder : IDisposable
         _measurements.Where(m => m.Instrument == instrument && Equals(m.Tags.GetValueOrDefault("server.port"), Port)).ToList();
 
     /// <summary>Waits until <paramref name="instrument"/> has <paramref name="count"/> measurements for this port, or fails.</summary>
-    public async Task<IReadOnlyList<Measurement>> WaitForAsync(string instrument, int count, TimeSpan timeout)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (Of(instrument).Count < count)
-        {
-            if (Stopwatch.GetElapsedTime(started) > timeout)
-                Assert.Fail($"{instrument}: {Of(instrument).Count} measurements within {timeout.TotalSeconds} s, expected {count}.");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-        return Of(instrument);
-    }
+    public Task<IReadOnlyList<Measurement>> WaitForAsync(string instrument, int count, TimeSpan timeout) =>
+        Eventually.ReadsAsync(() => Task.FromResult(Of(instrument)), m => m.Count >= count, $"{count} measurements of {instrument}", timeout,
+            state: m => $"{m?.Count} measurements");
 
     public void Dispose() => _listener.Dispose();
 

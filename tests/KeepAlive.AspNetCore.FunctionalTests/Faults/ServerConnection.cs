@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.Sockets;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 
@@ -34,17 +35,8 @@ internal sealed class ServerConnection
     /// acknowledges (a loopback peer acknowledges within microseconds; the first retransmission waits
     /// for the 200 ms minimum RTO). The kernel counts, it does not notify, hence the bounded polling.
     /// </summary>
-    public async Task<TcpInfo> WhenRetransmittingAsync()
-    {
-        var deadline = Stopwatch.GetTimestamp() + 5 * Stopwatch.Frequency;
-        while (true)
-        {
-            var info = ReadTcpInfo() ?? throw new InvalidOperationException("The server closed the connection.");
-            if (info.TotalRetransmits > 0)
-                return info;
-            if (Stopwatch.GetTimestamp() > deadline)
-                throw new TimeoutException($"The server did not retransmit to its peer within 5 s: {info}.");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-    }
+    public Task<TcpInfo> WhenRetransmittingAsync() =>
+        Eventually.ReadsAsync(
+            () => Task.FromResult(ReadTcpInfo() ?? throw new InvalidOperationException("The server closed the connection.")),
+            info => info.TotalRetransmits > 0, "the server retransmitting to its peer", TimeSpan.FromSeconds(5), state: info => $"{info}");
 }

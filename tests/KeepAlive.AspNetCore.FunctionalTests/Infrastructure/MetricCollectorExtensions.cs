@@ -27,17 +27,10 @@ internal static class MetricCollectorExtensions
         [.. collector.GetMeasurementSnapshot(clear).Where(m => !(collector.Instrument is Counter<T> && m.Value.Equals(default(T))))];
 
     /// <summary>Waits until <paramref name="collector"/> holds <paramref name="count"/> events (<see cref="Events{T}"/>), or fails; returns them.</summary>
-    public static async Task<IReadOnlyList<CollectedMeasurement<T>>> WaitForAsync<T>(this MetricCollector<T> collector, int count, TimeSpan timeout) where T : struct
-    {
+    public static Task<IReadOnlyList<CollectedMeasurement<T>>> WaitForAsync<T>(this MetricCollector<T> collector, int count, TimeSpan timeout) where T : struct =>
         // Polled, and read on the test's thread: the collector would complete its own wait inside the library's Add or
         // Record (a lost connection's silence is recorded right after its count), and it counts the zeros too.
-        var deadline = TimeProvider.System.GetTimestamp() + (long)(timeout.TotalSeconds * TimeProvider.System.TimestampFrequency);
-        while (collector.Events().Count < count)
-        {
-            if (TimeProvider.System.GetTimestamp() > deadline)
-                Assert.Fail($"{collector.Instrument?.Name ?? "the instrument (never published)"}: {collector.Events().Count} measurements within {timeout.TotalSeconds} s, expected {count}.");
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-        return collector.Events();
-    }
+        Eventually.ReadsAsync(() => Task.FromResult(collector.Events()), events => events.Count >= count,
+            $"{count} measurements of {collector.Instrument?.Name ?? "the instrument (never published)"}", timeout, TimeSpan.FromMilliseconds(20),
+            events => $"{events?.Count} measurements");
 }

@@ -74,6 +74,7 @@ internal sealed class NginxProxy : IAsyncDisposable
             UseShellExecute = false,
         }) ?? throw new InvalidOperationException("nginx did not start.");
         var proxy = new NginxProxy(process, directory, new Uri($"http://127.0.0.1:{port}"));
+        // Not Eventually: a connect that throws until nginx listens, and a process that may die first.
         var started = Stopwatch.GetTimestamp();
         while (true)
         {

@@ -79,6 +79,7 @@ internal sealed class PrometheusServer : IAsyncDisposable
         server._process.BeginOutputReadLine();
         server._process.BeginErrorReadLine();
 
+        // Not Eventually: a probe that throws until Prometheus listens, and a process that may die first.
         var started = Stopwatch.GetTimestamp();
         while (true)
         {

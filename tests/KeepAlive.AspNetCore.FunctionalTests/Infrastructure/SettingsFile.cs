@@ -1,3 +1,4 @@
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 using KeepAlive.AspNetCore.FunctionalTests.Policies;
 using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
@@ -19,7 +20,7 @@ internal sealed class SettingsFile : IDisposable
     }
 
     /// <summary>Writes the settings and waits until they are applied: one more <c>PolicyReloaded</c> in <paramref name="logs"/> than before.</summary>
-    public async Task ReloadAsync(string json, CapturingLoggerProvider logs)
+    public async Task ReloadAsync(string json, LogSink logs)
     {
         const string PolicyReloaded = "PolicyReloaded";
         var reloads = logs.KeepAliveEvents(PolicyReloaded).Count;

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 using Microsoft.Extensions.Configuration;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
@@ -23,7 +24,7 @@ public class UnixSocketTests : IDisposable
         if (!Socket.OSSupportsUnixDomainSockets)
             Assert.Skip("This OS has no Unix domain sockets.");
 
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

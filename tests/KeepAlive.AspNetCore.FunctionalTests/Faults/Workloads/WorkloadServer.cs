@@ -3,6 +3,7 @@ using System.Net.WebSockets;
 using System.Text;
 using Grpc.Core;
 using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -27,7 +28,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
     public const string FirstMessage = "open";
     public static readonly TimeSpan PingDelay = TimeSpan.FromSeconds(5), PingTimeout = TimeSpan.FromSeconds(5);
 
-    private WorkloadServer(Workload workload, KestrelApp app, LogTally logs)
+    private WorkloadServer(Workload workload, KestrelApp app, LogSink logs)
     {
         Workload = workload;
         App = app;
@@ -45,7 +46,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
     public LossRecorder Losses { get; }
 
     /// <summary>The library's <c>ConnectionLost</c> lines, and Kestrel's stack traces (there should be none).</summary>
-    public LogTally Logs { get; }
+    public LogSink Logs { get; }
 
     /// <summary>The app's own way to abort each live client (HTTP/1.1 workloads).</summary>
     public AppAborts Aborts { get; }
@@ -58,7 +59,7 @@ internal sealed class WorkloadServer : IAsyncDisposable
     /// <param name="configure">More of the app's configuration (the app's timers, say).</param>
     public static async Task<WorkloadServer> StartAsync(Workload workload, IReadOnlyDictionary<string, string?> policy, Action<WebApplicationBuilder>? configure = null)
     {
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var app = await KestrelApp.StartAsync(builder =>
         {
             builder.Logging.AddProvider(logs);

@@ -1,28 +1,10 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
-namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
+namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
-/// <summary>Starts the real Kestrel app of a fault test, with Kestrel's logs captured.</summary>
-internal static class FaultTestHost
+/// <summary>Awaits what the server is expected to do (a request arriving, <c>RequestAborted</c>) for a bounded time.</summary>
+internal static class Deadline
 {
-    /// <param name="logs">Receives Kestrel's logs.</param>
-    /// <param name="configurePolicy">Sets the keepalive policy under test (or none).</param>
-    /// <param name="mapEndpoint">Maps the endpoint the vanishing client talks to.</param>
-    public static Task<KestrelApp> StartAsync(KestrelLogCapture logs, Action<WebApplicationBuilder> configurePolicy, Action<WebApplication> mapEndpoint) =>
-        KestrelApp.StartAsync(builder =>
-        {
-            builder.Logging.AddProvider(logs);
-            builder.Logging.SetMinimumLevel(LogLevel.Debug);
-            // A connection to a vanished peer that is still open at the end of a test must not hold up its disposal.
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
-            configurePolicy(builder);
-        }, mapEndpoint);
-
     /// <summary>Awaits <paramref name="task"/> for at most <paramref name="timeout"/>, failing with a message that says what did not happen.</summary>
     public static async Task<T> WithinAsync<T>(Task<T> task, TimeSpan timeout, string what)
     {
