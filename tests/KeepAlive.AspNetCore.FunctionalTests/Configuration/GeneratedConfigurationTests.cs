@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 

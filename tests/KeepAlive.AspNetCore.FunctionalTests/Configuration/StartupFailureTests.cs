@@ -1,6 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Configuration;

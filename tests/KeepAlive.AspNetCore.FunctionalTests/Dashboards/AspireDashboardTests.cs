@@ -5,8 +5,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
-using KeepAlive.AspNetCore.FunctionalTests.Dashboards;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 // In the Faults namespace, though in a folder of its own: it makes peers vanish, and CI counts (and requires) the
 // tests whose names hold ".Faults.".

@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
 /// <summary>

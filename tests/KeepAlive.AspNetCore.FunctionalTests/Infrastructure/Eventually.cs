@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 

@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;

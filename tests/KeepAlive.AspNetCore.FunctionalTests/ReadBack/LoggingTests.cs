@@ -1,6 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 

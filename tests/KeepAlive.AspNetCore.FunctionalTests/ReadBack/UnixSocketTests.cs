@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
 using Microsoft.Extensions.Configuration;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;

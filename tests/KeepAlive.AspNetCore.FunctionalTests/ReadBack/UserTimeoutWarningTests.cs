@@ -1,7 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
 /// <summary>

@@ -1,7 +1,5 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults.Workloads;
