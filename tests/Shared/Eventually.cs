@@ -1,16 +1,16 @@
 using System.Diagnostics;
 
-namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
+namespace KeepAlive.AspNetCore.Testing;
 
 /// <summary>
 /// The tests' one poller, for what happens on another thread or in the kernel (a file watcher, Kestrel closing a
 /// connection, a scrape): it reads, checks, and waits <c>every</c> between reads until <c>within</c> has passed since
-/// it started. The kernel and the exporters count, they do not notify, hence polling.
+/// it started. The kernel and the exporters count, they do not notify, hence polling. Linked into both test projects.
 /// </summary>
 internal static class Eventually
 {
-    /// <summary>How long a poll waits unless told: the loopback client's timeout (30 s).</summary>
-    public static readonly TimeSpan Within = LoopbackClient.Timeout;
+    /// <summary>How long a poll waits unless told: as long as the functional tests' loopback client (LoopbackClient.Timeout).</summary>
+    public static readonly TimeSpan Within = TimeSpan.FromSeconds(30);
 
     /// <summary>How often it reads unless told.</summary>
     public static readonly TimeSpan Every = TimeSpan.FromMilliseconds(50);
