@@ -1,9 +1,6 @@
-using System.Net;
-using System.Net.Http.Json;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
-using System.Text.Json;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Clients;
 
@@ -53,25 +50,9 @@ internal static class LoopbackClient
     /// GETs <c>/socket</c> (the server-side socket's options as the kernel holds them) with exactly
     /// <paramref name="version"/>, failing with the server's answer when it is not a success.
     /// </summary>
-    public static async Task<KernelSocketOptions> ReadServerSocketAsync(HttpClient client, Uri address, Version? version = null)
-    {
-        var cancellationToken = TestContext.Current.CancellationToken;
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(address, "/socket"))
-        {
-            Version = version ?? HttpVersion.Version11,
-            VersionPolicy = HttpVersionPolicy.RequestVersionExact,
-        };
-        using var response = await client.SendAsync(request, cancellationToken);
-        if (!response.IsSuccessStatusCode)
-            Assert.Fail($"GET /socket on {address}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(cancellationToken)}");
-        Assert.Equal(request.Version, response.Version);
-        return (await response.Content.ReadFromJsonAsync<KernelSocketOptions>(JsonSerializerOptions.Web, cancellationToken))!;
-    }
+    public static Task<KernelSocketOptions> ReadServerSocketAsync(HttpClient client, Uri address, Version? version = null) =>
+        SocketReadBack.ReadAsync(client, address, "/socket", version);
 
     /// <summary>Reads <c>/socket</c> on a connection of its own.</summary>
-    public static async Task<KernelSocketOptions> ReadOnNewConnectionAsync(Uri address)
-    {
-        using var client = Create();
-        return await ReadServerSocketAsync(client, address);
-    }
+    public static Task<KernelSocketOptions> ReadOnNewConnectionAsync(Uri address) => SocketReadBack.ReadOnNewConnectionAsync(address);
 }
