@@ -118,7 +118,6 @@ public class StalledReaderTests
         }, stream.MapTo);
 
     // The kernel counts, it does not notify: bounded polling of the server's TCP_INFO until the client's window is closed
-    // with data waiting.
     // with data waiting. The timestamp is taken right after the read that saw it, as the bound is measured from it.
     private static async Task<long> WhenWindowClosedAsync(ServerConnection server)
     {
