@@ -1,5 +1,5 @@
 using System.Net.WebSockets;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Endpoints;
 
 namespace KeepAlive.AspNetCore.Outage;
 

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Net;
 using System.Runtime;
 using System.Runtime.InteropServices;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Endpoints;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Metrics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -55,7 +57,7 @@ internal static class OutageBenchmark
             $"{(GCSettings.IsServerGC ? "Server" : "Workstation")} GC, open file limit {limit} per process");
 
         using var tally = new ConnectionTally();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var streams = new SubscriberStreams();
         var warmUp = streams.From(WarmUpAddress);
         var cutOff = streams.From(OutageAddress);
@@ -156,7 +158,7 @@ internal static class OutageBenchmark
 
     /// <summary>The server both benchmarks measure: <paramref name="settings"/> (the policy) as its only configuration.</summary>
     internal static async Task<WebApplication> StartServerAsync(
-        bool policy, LogTally logs, SubscriberStreams streams, ReloadableConfiguration? settings = null, Action<WebApplication>? map = null)
+        bool policy, LogSink logs, SubscriberStreams streams, ReloadableConfiguration? settings = null, Action<WebApplication>? map = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();

@@ -2,7 +2,9 @@ using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Endpoints;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Logging;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Metrics;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -18,7 +20,7 @@ namespace KeepAlive.AspNetCore.Outage;
 /// </summary>
 internal static class ScaleBenchmark
 {
-    private const int Repeats = 5;
+    private const int Repeats = 5, GaugeRepeats = 21;
     // What the server needs besides its connections (runtime, assemblies, listeners, the view's requests): the room a
     // reconnect storm can use is the descriptor limit less the connections held and this.
     private const int Reserve = 500;
@@ -49,7 +51,7 @@ internal static class ScaleBenchmark
             $"policy {(options.Policy ? "Idle 1 s, Interval 1 s, ProbeCount 2 (UserTimeout 3 s)" : "off (plain Kestrel)")}, open file limit {limit}");
 
         using var tally = new ConnectionTally();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var streams = new SubscriberStreams();
         var settings = OutageBenchmark.ShortPolicy();
         var app = await OutageBenchmark.StartServerAsync(options.Policy, logs, streams, settings, app =>
@@ -228,7 +230,7 @@ internal static class ScaleBenchmark
             },
         };
         listener.Start();
-        return Median(() => listener.RecordObservableInstruments());
+        return Median(() => listener.RecordObservableInstruments(), GaugeRepeats);
     }
 
     // One request of the connection view, from this process: wall time, the server process's CPU and the response's size.

@@ -152,12 +152,6 @@ public class ConnectionGaugeTests
         return tags;
     }
 
-    private static async Task UntilAsync(Func<bool> condition)
-    {
-        for (var waited = 0; !condition(); waited += 20)
-        {
-            Assert.True(waited < 10_000, "The server did not reach the expected number of open connections within 10 s.");
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task UntilAsync(Func<bool> condition) =>
+        Eventually.HoldsAsync(condition, "the server reaching the expected number of open connections", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(20));
 }

@@ -113,7 +113,8 @@ public class ConnectionStateReaderTests
         return (client, await accept);
     }
 
-    // The server writes until the client, which never reads, has closed its window and data waits unsent.
+    // The server writes until the client, which never reads, has closed its window and data waits unsent. Not Eventually:
+    // each round writes before it reads.
     private static async Task StallAsync(LoopbackTcpPair pair)
     {
         pair.Server.Blocking = false;

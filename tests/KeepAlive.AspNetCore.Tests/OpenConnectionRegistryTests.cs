@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Net;
 using KeepAlive.AspNetCore.Tests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
@@ -103,14 +102,6 @@ public class OpenConnectionRegistryTests
         new(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(30) }) { Timeout = TimeSpan.FromSeconds(30) };
 
     // Kestrel ends a connection on its own threads after the peer closed it: poll, bounded.
-    private static async Task UntilAsync(Func<bool> condition, Func<string> failure)
-    {
-        var elapsed = Stopwatch.StartNew();
-        while (!condition())
-        {
-            if (elapsed.Elapsed > TimeSpan.FromSeconds(30))
-                Assert.Fail(failure());
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task UntilAsync(Func<bool> condition, Func<string> failure) =>
+        Eventually.HoldsAsync(condition, "no connection tracked any more", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(20), failure);
 }

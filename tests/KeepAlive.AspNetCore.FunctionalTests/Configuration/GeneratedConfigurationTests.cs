@@ -1,7 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -117,9 +114,7 @@ public class GeneratedConfigurationTests
 
     private static WebApplication Build(ConfigurationCase configuration)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.Sources.Clear();
+        var builder = KestrelApp.CreateBuilder(defaultEndpoint: false);
         Configure(builder, configuration);
         return builder.Build();
     }

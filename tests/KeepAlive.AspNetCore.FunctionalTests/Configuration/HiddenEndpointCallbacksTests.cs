@@ -1,6 +1,3 @@
-using System.Net.Security;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
@@ -18,7 +15,7 @@ public sealed class HiddenEndpointCallbacksTests : IDisposable
     private const string CallbacksHidden = "EndpointCallbacksHidden";
 
     private readonly string _certificatePath = Path.Combine(Path.GetTempPath(), $"keepalive-hidden-{Guid.NewGuid():N}.pfx");
-    private readonly CapturingLoggerProvider _logs = new();
+    private readonly LogSink _logs = new();
 
     [Fact]
     public async Task App_that_requires_a_client_certificate_still_refuses_a_client_without_one_and_a_warning_is_logged_once()
@@ -41,9 +38,7 @@ public sealed class HiddenEndpointCallbacksTests : IDisposable
     public async Task KeepAlive_Endpoints_mapping_an_endpoint_fails_at_startup_saying_why_and_how_to_map_it_in_code()
     {
         using var certificate = TestCertificate.Create();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.Sources.Clear();
+        var builder = KestrelApp.CreateBuilder(defaultEndpoint: false);
         Configure(builder, certificate, mapped: true);
         await using var app = builder.Build();
 

@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Configuration;
@@ -15,11 +14,9 @@ public class StartupFailureTests
     [InlineData(false)]
     public async Task Every_bad_key_fails_StartAsync_in_one_exception_that_the_host_logs(bool routePolicies)
     {
-        var logs = new CapturingLoggerProvider();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
+        var logs = new LogSink();
+        var builder = KestrelApp.CreateBuilder(defaultEndpoint: false);
         builder.Logging.AddProvider(logs);
-        builder.Configuration.Sources.Clear();
         builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
         {
             ["Kestrel:Endpoints:Streams:Url"] = "http://127.0.0.1:0",

@@ -5,8 +5,6 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
-using KeepAlive.AspNetCore.FunctionalTests.Dashboards;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 // In the Faults namespace, though in a folder of its own: it makes peers vanish, and CI counts (and requires) the
 // tests whose names hold ".Faults.".
@@ -210,16 +208,8 @@ public partial class AspireDashboardTests
     private static List<string> LostLines(SampleProcess sample) =>
         [.. LostLine().Matches(sample.Output).Select(m => m.Groups[1].Value)];
 
-    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what, AspireDashboard dashboard, SampleProcess sample)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!await condition())
-        {
-            if (Stopwatch.GetElapsedTime(started) > Settle)
-                throw new TimeoutException($"Not within {Settle.TotalSeconds} s: {what}.\nThe sample wrote:\n{sample.Output}\nThe dashboard wrote:\n{dashboard.Output}");
-            await Task.Delay(250, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task EventuallyAsync(Func<Task<bool>> condition, string what, AspireDashboard dashboard, SampleProcess sample) =>
+        Eventually.HoldsAsync(condition, what, Settle, TimeSpan.FromMilliseconds(250), () => $"\nThe sample wrote:\n{sample.Output}\nThe dashboard wrote:\n{dashboard.Output}");
 
     [GeneratedRegex(@" lost \((\w+)\)")]
     private static partial Regex LostLine();

@@ -1,8 +1,5 @@
 using System.Diagnostics;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 

@@ -1,11 +1,8 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Claims;
-using System.Text.Json;
 using System.Text.Encodings.Web;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
+using System.Text.Json;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;

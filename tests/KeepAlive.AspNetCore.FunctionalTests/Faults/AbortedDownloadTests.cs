@@ -1,8 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using KeepAlive.AspNetCore.FunctionalTests.Faults.Workloads;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 
@@ -32,7 +30,7 @@ public class AbortedDownloadTests
     public async Task Downloads_their_clients_reset_with_unread_data_are_not_counted(bool loaded)
     {
         var stream = new FloodEndpoint();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);
@@ -62,9 +60,7 @@ public class AbortedDownloadTests
             await Task.WhenAll(load);
         }
 
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (losses.Active > 0 && System.Diagnostics.Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20))
-            await Task.Delay(50, TestContext.Current.CancellationToken);
+        await Eventually.SettlesAsync(() => losses.Active == 0, TimeSpan.FromSeconds(20));
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
 
         Assert.Equal(0, losses.Active);

@@ -25,14 +25,14 @@ public class BusyPeerTests
     public async Task Stream_writing_to_a_vanished_peer_is_closed_within_the_user_timeout()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var stream = new EventStreamEndpoint(Every);
-        await using var app = await FaultTestHost.StartAsync(logs, b => UsePolicy(b, UserTimeout), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(logs, b => UsePolicy(b, UserTimeout), stream.MapTo);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         var vanished = await client.VanishAsync();
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, Bound + Margin, "RequestAborted after the peer vanished");
+        var aborted = await Deadline.WithinAsync(server.Aborted, Bound + Margin, "RequestAborted after the peer vanished");
 
         var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
         MeasuredTime.Report("busy stream, peer vanished -> RequestAborted", elapsed, Bound);
@@ -48,16 +48,16 @@ public class BusyPeerTests
     public async Task Stream_writing_to_a_vanished_peer_stays_open_when_the_user_timeout_is_off()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var stream = new EventStreamEndpoint(Every);
         // Keepalive stays on: the point is that its probes do not help while data is in flight.
-        await using var app = await FaultTestHost.StartAsync(logs, b => UsePolicy(b, TimeSpan.Zero), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(logs, b => UsePolicy(b, TimeSpan.Zero), stream.MapTo);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         var vanished = await client.VanishAsync();
         var watched = Bound + Margin;
-        await FaultTestHost.WatchAsync(server.Aborted, vanished, watched);
+        await Deadline.WatchAsync(server.Aborted, vanished, watched);
 
         Assert.False(server.Aborted.IsCompleted, $"RequestAborted fired with the user timeout off. Kestrel logged:\n{logs}");
         var info = server.ReadTcpInfo();

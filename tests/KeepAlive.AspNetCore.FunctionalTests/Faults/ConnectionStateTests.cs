@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -91,7 +89,7 @@ public class ConnectionStateTests
         var stream = new FloodEndpoint();
         await using var server = await ObservedServer.StartAsync(stream.MapTo);
         using var reader = await StallingClient.ConnectAsync(server.App.BaseAddress);
-        var flooded = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var flooded = await Deadline.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         var stalled = Stopwatch.GetTimestamp();
 
         var connection = Assert.Single(await server.SeenBeforeVerdictAsync("zero_window", 1, stalled, "reader stopped reading"));
@@ -144,8 +142,8 @@ public class ConnectionStateTests
         {
             // Listening before the host accepts anything.
             var tally = new ConnectionTally();
-            var app = await FaultTestHost.StartAsync(
-                new KestrelLogCapture(),
+            var app = await KestrelApp.StartAsync(
+                LogSink.Kestrel(),
                 builder =>
                 {
                     builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
@@ -235,7 +233,8 @@ public class ConnectionStateTests
 
         private Uri View(string? state) => new(App.BaseAddress, state is null ? ViewPath : $"{ViewPath}?state={state}");
 
-        // Collects every 100 ms until the state has the value, for at most `within` after `since`.
+        // Collects every 100 ms until the state has the value, for at most `within` after `since`. Not Eventually: its
+        // deadline counts from `since` (the cut), not from the first read.
         private async Task<IReadOnlyDictionary<string, long>> UntilAsync(string state, long value, long since, TimeSpan within)
         {
             while (true)

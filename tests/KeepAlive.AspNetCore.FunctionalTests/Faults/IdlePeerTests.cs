@@ -20,14 +20,14 @@ public class IdlePeerTests
     public async Task Idle_stream_to_a_vanished_peer_is_closed_within_idle_plus_probes()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var stream = new EventStreamEndpoint();
-        await using var app = await FaultTestHost.StartAsync(logs, b => ConfigurePolicy(b, enabled: true), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(logs, b => ConfigurePolicy(b, enabled: true), stream.MapTo);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         var vanished = await client.VanishAsync();
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, Bound + Margin, "RequestAborted after the peer vanished");
+        var aborted = await Deadline.WithinAsync(server.Aborted, Bound + Margin, "RequestAborted after the peer vanished");
 
         var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
         MeasuredTime.Report("idle stream, peer vanished -> RequestAborted", elapsed, Bound);
@@ -41,15 +41,15 @@ public class IdlePeerTests
     public async Task Idle_stream_to_a_vanished_peer_stays_open_when_the_policy_is_disabled()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var stream = new EventStreamEndpoint();
-        await using var app = await FaultTestHost.StartAsync(logs, b => ConfigurePolicy(b, enabled: false), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(logs, b => ConfigurePolicy(b, enabled: false), stream.MapTo);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         var vanished = await client.VanishAsync();
         var watched = Bound + Margin;
-        await FaultTestHost.WatchAsync(server.Aborted, vanished, watched);
+        await Deadline.WatchAsync(server.Aborted, vanished, watched);
 
         Assert.False(server.Aborted.IsCompleted, $"RequestAborted fired with the policy disabled. Kestrel logged:\n{logs}");
         Assert.Equal(TcpState.Established, server.ReadTcpInfo()?.State);

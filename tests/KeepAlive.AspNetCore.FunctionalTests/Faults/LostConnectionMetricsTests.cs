@@ -1,7 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 
@@ -28,7 +27,7 @@ public class LostConnectionMetricsTests
     {
         PrivateNetworkNamespace.Require();
         var stream = new EventStreamEndpoint();
-        await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(LogSink.Kestrel(), b => ConfigurePolicy(b), stream.MapTo);
         using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
         using var kestrelDurations = app.Collect<double>(MetricCollectorExtensions.KestrelMeter, KestrelDuration);
@@ -100,7 +99,7 @@ public class LostConnectionMetricsTests
     {
         PrivateNetworkNamespace.Require();
         var stream = new EventStreamEndpoint(every: TimeSpan.FromMilliseconds(200));
-        await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(LogSink.Kestrel(), b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
         using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
@@ -120,13 +119,13 @@ public class LostConnectionMetricsTests
         PrivateNetworkNamespace.Require();
         var stream = new EventStreamEndpoint();
         // Idle 2 s: the drop is lifted well before the first probe, which the rebooted peer answers with a reset.
-        await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b, idle: "00:00:02"), stream.MapTo);
+        await using var app = await KestrelApp.StartAsync(LogSink.Kestrel(), b => ConfigurePolicy(b, idle: "00:00:02"), stream.MapTo);
         using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         await client.RebootAsync();
-        await FaultTestHost.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer rebooted");
+        await Deadline.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer rebooted");
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
         Assert.Equal("tcp_probe_reset", lost.Tags["error.type"]);
@@ -141,14 +140,14 @@ public class LostConnectionMetricsTests
         // unreachable. The retransmissions are answered with ICMP host-unreachable; the kernel keeps that as
         // the connection's soft error and gives up with EHOSTUNREACH at the user timeout.
         var stream = new EventStreamEndpoint(every: TimeSpan.FromMilliseconds(200));
-        var logs = new KestrelLogCapture();
-        await using var app = await FaultTestHost.StartAsync(logs, b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
+        var logs = LogSink.Kestrel();
+        await using var app = await KestrelApp.StartAsync(logs, b => ConfigurePolicy(b, userTimeout: "00:00:02"), stream.MapTo);
         using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
         var server = await stream.OpenAsync(client);
 
         await client.BecomeUnreachableAsync();
-        await FaultTestHost.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer became unreachable");
+        await Deadline.WithinAsync(server.Aborted, Wait, "RequestAborted after the peer became unreachable");
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, Wait));
         TestContext.Current.TestOutputHelper?.WriteLine($"transport saw: {logs.TransportVerdict}");
@@ -162,7 +161,7 @@ public class LostConnectionMetricsTests
         // Upgraded: Kestrel's HTTP/1.1 loop no longer reads, the app's ReceiveAsync does. The end must take
         // the same path (abort, TCP_INFO, cause) as a plain request's.
         var endpoint = new WebSocketEndpoint();
-        await using var app = await FaultTestHost.StartAsync(new KestrelLogCapture(), b => ConfigurePolicy(b), endpoint.MapTo);
+        await using var app = await KestrelApp.StartAsync(LogSink.Kestrel(), b => ConfigurePolicy(b), endpoint.MapTo);
         using var lostConnections = app.Collect<long>(KeepAliveInstrumentation.MeterName, Lost);
         using var silenceHistogram = app.Collect<double>(KeepAliveInstrumentation.MeterName, Silence);
         await using var client = await VanishingClient.ConnectAsync(app.BaseAddress);
@@ -171,7 +170,7 @@ public class LostConnectionMetricsTests
             $"GET {WebSocketEndpoint.Path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
             WebSocketEndpoint.FirstMessage);
-        await FaultTestHost.WithinAsync(endpoint.Opened, TimeSpan.FromSeconds(5), "The WebSocket being accepted");
+        await Deadline.WithinAsync(endpoint.Opened, TimeSpan.FromSeconds(5), "The WebSocket being accepted");
 
         await client.VanishAsync();
 

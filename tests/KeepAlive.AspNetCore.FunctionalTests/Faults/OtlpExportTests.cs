@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
 /// <summary>
@@ -32,13 +29,9 @@ public class OtlpExportTests
 
         await client.VanishAsync();
 
-        var started = Stopwatch.GetTimestamp();
-        OtlpDataPoint? lost = null;
-        while (lost is null && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20))
-        {
-            await Task.Delay(200, TestContext.Current.CancellationToken);
-            lost = receiver.DataPoints.FirstOrDefault(p => p.Metric == "keepalive.lost_connections" && p.Value >= 1);
-        }
+        var lost = await Eventually.SettlesAsync(
+            () => Task.FromResult(receiver.DataPoints.FirstOrDefault(p => p.Metric == "keepalive.lost_connections" && p.Value >= 1)),
+            point => point is not null, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200));
 
         Assert.True(lost is not null,
             $"No keepalive.lost_connections reached the receiver within 20 s. It got: " +

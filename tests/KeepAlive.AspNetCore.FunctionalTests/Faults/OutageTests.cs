@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -58,7 +57,7 @@ public class OutageTests
         var newAddress = LoopbackAddresses.Next();
 
         using var tally = new ConnectionTally();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var streams = new SubscriberStreams();
         var warmUp = streams.From(warmUpAddress);
         var cutOff = streams.From(outageAddress);
@@ -159,18 +158,10 @@ public class OutageTests
             $"the {Clients} streams cost {openCost / 1024.0:F0} KiB while open): connections leaked?");
     }
 
-    private static async Task WaitUntilAsync(Func<bool> condition, string what)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!condition())
-        {
-            if (Stopwatch.GetElapsedTime(started) > Settle)
-                throw new TimeoutException($"{what} did not happen within {Settle.TotalSeconds:F0} s.");
-            await Task.Delay(10, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task WaitUntilAsync(Func<bool> condition, string what) =>
+        Eventually.HoldsAsync(condition, what, Settle, TimeSpan.FromMilliseconds(10));
 
-    private static void ConfigureApp(WebApplicationBuilder builder, LogTally logs)
+    private static void ConfigureApp(WebApplicationBuilder builder, LogSink logs)
     {
         builder.Logging.AddProvider(logs);
         // A connection to a vanished peer still open at the end of a failed run must not hold up disposal.

@@ -1,8 +1,6 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults;
 
@@ -189,22 +187,12 @@ public partial class PrometheusDashboardTests
             ? panels.EnumerateArray().SelectMany(p => p.TryGetProperty("targets", out _) ? [p] : Panels(p))
             : [];
 
-    private static async Task<double> EventuallyAsync(PrometheusServer prometheus, string query, Func<double, bool> condition, string what, SampleProcess[] samples)
-    {
-        var started = Stopwatch.GetTimestamp();
-        double? last = null;
-        while (Stopwatch.GetElapsedTime(started) < Settle)
-        {
-            if ((await prometheus.QueryAsync(query)).SingleOrDefault()?.Value is { } value)
-            {
-                last = value;
-                if (condition(value))
-                    return value;
-            }
-            await Task.Delay(200, TestContext.Current.CancellationToken);
-        }
-        throw new TimeoutException($"Not within {Settle.TotalSeconds} s: {what} ({query} = {last?.ToString(CultureInfo.InvariantCulture) ?? "no data"}).\nPrometheus wrote:\n{prometheus.Output}\nThe samples wrote:\n{string.Join("\n", samples.Select(s => s.Output))}");
-    }
+    private static async Task<double> EventuallyAsync(PrometheusServer prometheus, string query, Func<double, bool> condition, string what, SampleProcess[] samples) =>
+        (await Eventually.ReadsAsync(
+            async () => (await prometheus.QueryAsync(query)).SingleOrDefault()?.Value,
+            value => value is { } v && condition(v),
+            what, Settle, TimeSpan.FromMilliseconds(200),
+            last => $"{query} = {last?.ToString(CultureInfo.InvariantCulture) ?? "no data"}.\nPrometheus wrote:\n{prometheus.Output}\nThe samples wrote:\n{string.Join("\n", samples.Select(s => s.Output))}"))!.Value;
 
     [GeneratedRegex(@"^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$")]
     private static partial Regex LabelValues();

@@ -19,10 +19,10 @@ public class RebootedPeerTests
     public async Task Idle_stream_to_a_rebooted_peer_ends_with_a_reset_at_the_first_probe()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var stream = new EventStreamEndpoint();
         // Timing out would take Idle + 1 s x 2 probes = 4 s, past the bound: only a reset ends it in time.
-        await using var app = await FaultTestHost.StartAsync(logs, b => b.UseKeepAlivePolicy(o =>
+        await using var app = await KestrelApp.StartAsync(logs, b => b.UseKeepAlivePolicy(o =>
         {
             o.Idle = Idle;
             o.Interval = TimeSpan.FromSeconds(1);
@@ -34,7 +34,7 @@ public class RebootedPeerTests
         var (rebooted, lifted) = await client.RebootAsync();
         var liftedAfter = Stopwatch.GetElapsedTime(rebooted, lifted);
         Assert.True(liftedAfter < Idle, $"Lifting the drop took {liftedAfter.TotalSeconds:F3} s, past the first probe; the probe was not answered.");
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, Bound + TimeSpan.FromSeconds(10), "RequestAborted after the peer rebooted");
+        var aborted = await Deadline.WithinAsync(server.Aborted, Bound + TimeSpan.FromSeconds(10), "RequestAborted after the peer rebooted");
 
         var elapsed = Stopwatch.GetElapsedTime(rebooted, aborted);
         MeasuredTime.Report("idle stream, peer rebooted -> RequestAborted", elapsed, Bound);

@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Faults.Workloads;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;

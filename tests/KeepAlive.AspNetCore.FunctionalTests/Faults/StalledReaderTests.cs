@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -25,17 +24,17 @@ public class StalledReaderTests
     {
         PrivateNetworkNamespace.Require();
         using var metrics = new MetricRecorder();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var stream = new FloodEndpoint();
         await using var app = await StartAsync(logs, stream, userTimeout: "00:00:03");
         metrics.Port = app.BaseAddress.Port;
         var bound = app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader!.Value;
 
         using var client = await StallingClient.ConnectAsync(app.BaseAddress);
-        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var server = await Deadline.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         var windowClosed = await WhenWindowClosedAsync(server);
 
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, bound + Late + TimeSpan.FromSeconds(10), "RequestAborted after the client stopped reading");
+        var aborted = await Deadline.WithinAsync(server.Aborted, bound + Late + TimeSpan.FromSeconds(10), "RequestAborted after the client stopped reading");
         var elapsed = Stopwatch.GetElapsedTime(windowClosed, aborted);
         MeasuredTime.Report("client stopped reading: window closed -> RequestAborted", elapsed, bound + Late);
         Assert.InRange(elapsed, bound - Early, bound + Late);
@@ -53,16 +52,16 @@ public class StalledReaderTests
     public async Task Without_a_user_timeout_a_client_that_stops_reading_is_held()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var stream = new FloodEndpoint();
         await using var app = await StartAsync(logs, stream, userTimeout: "00:00:00");
         Assert.Null(app.App.Services.GetRequiredService<KeepAlivePolicies>().Default.Bounds.StalledReader);
 
         using var client = await StallingClient.ConnectAsync(app.BaseAddress);
-        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var server = await Deadline.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         var windowClosed = await WhenWindowClosedAsync(server);
 
-        await FaultTestHost.WatchAsync(server.Aborted, windowClosed, TimeSpan.FromSeconds(3 + 10));
+        await Deadline.WatchAsync(server.Aborted, windowClosed, TimeSpan.FromSeconds(3 + 10));
         Assert.False(server.Aborted.IsCompleted, "A stalled reader was let go without a user timeout.");
         Assert.True(TcpConnectionInfo.TryRead(server.Socket, out var info) && info.State == TcpConnectionInfo.Established && info.WindowClosedWithDataWaiting,
             $"Expected the connection established with its window closed: {info}");
@@ -74,7 +73,7 @@ public class StalledReaderTests
     {
         PrivateNetworkNamespace.Require();
         using var metrics = new MetricRecorder();
-        var logs = new LogTally();
+        var logs = LogSink.Counting();
         var stream = new FloodEndpoint();
         // Kestrel's minimum response data rate (240 B/s after 5 s by default) made strict: it notices the stalled reader
         // within seconds, long before the policy's 2 min user timeout.
@@ -83,10 +82,10 @@ public class StalledReaderTests
         metrics.Port = app.BaseAddress.Port;
 
         using var client = await StallingClient.ConnectAsync(app.BaseAddress);
-        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var server = await Deadline.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
         await WhenWindowClosedAsync(server);
         var info = server.ReadTcpInfo();
-        await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "Kestrel ending the stalled reader's response");
+        await Deadline.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "Kestrel ending the stalled reader's response");
 
         try
         {
@@ -104,13 +103,10 @@ public class StalledReaderTests
         Assert.Equal(1, logs.ConnectionLost);
     }
 
-    private static Task<KestrelApp> StartAsync(LogTally logs, FloodEndpoint stream, string userTimeout, Action<WebApplicationBuilder>? configure = null) =>
-        KestrelApp.StartAsync(b =>
+    private static Task<KestrelApp> StartAsync(LogSink logs, FloodEndpoint stream, string userTimeout, Action<WebApplicationBuilder>? configure = null) =>
+        KestrelApp.StartAsync(logs, b =>
         {
             configure?.Invoke(b);
-            b.Logging.AddProvider(logs);
-            b.Logging.SetMinimumLevel(LogLevel.Debug);
-            b.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
             b.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 ["KeepAlive:Idle"] = "00:00:01",
@@ -122,17 +118,13 @@ public class StalledReaderTests
         }, stream.MapTo);
 
     // The kernel counts, it does not notify: bounded polling of the server's TCP_INFO until the client's window is closed
-    // with data waiting.
+    // with data waiting. The timestamp is taken right after the read that saw it, as the bound is measured from it.
     private static async Task<long> WhenWindowClosedAsync(ServerConnection server)
     {
-        var deadline = Stopwatch.GetTimestamp() + 10 * Stopwatch.Frequency;
-        while (true)
-        {
-            if (TcpConnectionInfo.TryRead(server.Socket, out var info) && info.WindowClosedWithDataWaiting)
-                return Stopwatch.GetTimestamp();
-            if (Stopwatch.GetTimestamp() > deadline)
-                throw new TimeoutException($"The client's window did not close within 10 s: {info}.");
-            await Task.Delay(10, TestContext.Current.CancellationToken);
-        }
+        TcpConnectionInfo info = default;
+        return (await Eventually.ReadsAsync(
+            () => Task.FromResult(TcpConnectionInfo.TryRead(server.Socket, out info) && info.WindowClosedWithDataWaiting ? Stopwatch.GetTimestamp() : (long?)null),
+            closedAt => closedAt is not null, "the client's window closing", TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(10),
+            _ => $"{info}"))!.Value;
     }
 }

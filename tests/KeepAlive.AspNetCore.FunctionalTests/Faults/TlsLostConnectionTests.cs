@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -69,10 +67,10 @@ public class TlsLostConnectionTests
         await using var body = await response.Content.ReadAsStreamAsync(TestContext.Current.CancellationToken);
         var first = new byte[EventStreamEndpoint.FirstEvent.Length];
         await body.ReadExactlyAsync(first, TestContext.Current.CancellationToken);
-        var server = await FaultTestHost.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
+        var server = await Deadline.WithinAsync(stream.Opened, TimeSpan.FromSeconds(5), "The stream's request reaching the app");
 
         await nftables.DropIncomingToAsync(clientAddress);
-        await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "RequestAborted after the peer vanished");
+        await Deadline.WithinAsync(server.Aborted, TimeSpan.FromSeconds(15), "RequestAborted after the peer vanished");
 
         var lost = Assert.Single(await lostConnections.WaitForAsync(1, TimeSpan.FromSeconds(15)));
         if (httpVersion == "1.1")

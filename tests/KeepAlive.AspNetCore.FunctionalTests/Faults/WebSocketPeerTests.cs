@@ -18,9 +18,9 @@ public class WebSocketPeerTests
     public async Task Idle_websocket_to_a_vanished_peer_fails_within_idle_plus_probes()
     {
         PrivateNetworkNamespace.Require();
-        var logs = new KestrelLogCapture();
+        var logs = LogSink.Kestrel();
         var endpoint = new WebSocketEndpoint();
-        await using var app = await FaultTestHost.StartAsync(logs, b => b.UseKeepAlivePolicy(o =>
+        await using var app = await KestrelApp.StartAsync(logs, b => b.UseKeepAlivePolicy(o =>
         {
             o.Idle = TimeSpan.FromSeconds(1);
             o.Interval = TimeSpan.FromSeconds(1);
@@ -33,11 +33,11 @@ public class WebSocketPeerTests
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
             WebSocketEndpoint.FirstMessage);
         Assert.StartsWith("HTTP/1.1 101", response, StringComparison.Ordinal);
-        var server = await FaultTestHost.WithinAsync(endpoint.Opened, TimeSpan.FromSeconds(5), "The WebSocket being accepted");
+        var server = await Deadline.WithinAsync(endpoint.Opened, TimeSpan.FromSeconds(5), "The WebSocket being accepted");
 
         var vanished = await client.VanishAsync();
-        var (receiveEnded, error) = await FaultTestHost.WithinAsync(endpoint.ReceiveEnded, Bound + TimeSpan.FromSeconds(10), "The server's ReceiveAsync ending after the peer vanished");
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, TimeSpan.FromSeconds(5), "RequestAborted after the receive failed");
+        var (receiveEnded, error) = await Deadline.WithinAsync(endpoint.ReceiveEnded, Bound + TimeSpan.FromSeconds(10), "The server's ReceiveAsync ending after the peer vanished");
+        var aborted = await Deadline.WithinAsync(server.Aborted, TimeSpan.FromSeconds(5), "RequestAborted after the receive failed");
 
         var receiveElapsed = Stopwatch.GetElapsedTime(vanished, receiveEnded);
         var abortedElapsed = Stopwatch.GetElapsedTime(vanished, aborted);

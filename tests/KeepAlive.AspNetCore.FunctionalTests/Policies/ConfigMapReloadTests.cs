@@ -1,5 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.FileProviders;
@@ -21,7 +19,7 @@ public sealed class ConfigMapReloadTests : IDisposable
     public async Task A_configuration_file_behind_a_link_under_the_default_watcher_is_warned_of_once_with_the_fix()
     {
         _mount.Publish(Settings("00:00:20"));
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using (await StartAsync(logs, polling: false))
         {
             var warning = Assert.Single(logs.KeepAliveEvents(NotWatched));
@@ -30,7 +28,7 @@ public sealed class ConfigMapReloadTests : IDisposable
             Assert.Contains("DOTNET_USE_POLLING_FILE_WATCHER=true", warning.Message);
         }
 
-        var polled = new CapturingLoggerProvider();
+        var polled = new LogSink();
         await using (await StartAsync(polled, polling: true))
             Assert.Empty(polled.KeepAliveEvents(NotWatched));
     }
@@ -39,7 +37,7 @@ public sealed class ConfigMapReloadTests : IDisposable
     public async Task With_the_polling_watcher_a_swap_reaches_open_connections_and_truncated_json_keeps_the_last_good_policies()
     {
         _mount.Publish(Settings("00:00:20"));
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await StartAsync(logs, polling: true);
         // One connection, kept open across the swaps.
         using var client = LoopbackClient.Create(h => h.MaxConnectionsPerServer = 1);
@@ -62,7 +60,7 @@ public sealed class ConfigMapReloadTests : IDisposable
 
     private static string Settings(string idle) => $$"""{ "KeepAlive": { "Idle": "{{idle}}", "Interval": "00:00:05", "ProbeCount": 4 } }""";
 
-    private Task<KestrelApp> StartAsync(CapturingLoggerProvider logs, bool polling) =>
+    private Task<KestrelApp> StartAsync(LogSink logs, bool polling) =>
         KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

@@ -1,7 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Policies;

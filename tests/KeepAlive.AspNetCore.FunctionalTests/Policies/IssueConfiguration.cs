@@ -1,5 +1,4 @@
 using System.Text;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Policies;
 

@@ -1,6 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.Policies;
 
 /// <summary>

@@ -1,6 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +15,7 @@ public sealed class ReloadConcurrencyTests : IDisposable
 {
     private const string PolicyReloaded = "PolicyReloaded";
     private readonly SettingsFile _settings = new();
-    private readonly CapturingLoggerProvider _logs = new();
+    private readonly LogSink _logs = new();
 
     [Fact]
     public async Task Reloads_accepts_and_route_policies_at_once_leave_every_socket_with_its_policy_whole()

@@ -1,5 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -21,7 +19,7 @@ public sealed class ReloadFailureTests : IDisposable
     [InlineData(false)]
     public async Task A_reload_that_fails_throws_nothing_and_keeps_the_last_good_policies(bool hostDisposed)
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         var failing = new FailingValidator();
         _settings.Write(Settings("00:00:20"));
         await using var app = await KestrelApp.StartAsync(b =>

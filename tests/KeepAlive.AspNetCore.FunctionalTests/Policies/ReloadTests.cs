@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.Options;
 
@@ -23,7 +21,7 @@ public sealed class ReloadTests : IDisposable
     private static readonly KernelSocketOptions ChangedStreaming = new(true, 20, 5, 3, 35_000);
 
     private readonly SettingsFile _settings = new();
-    private readonly CapturingLoggerProvider _logs = new();
+    private readonly LogSink _logs = new();
 
     private string SettingsPath => _settings.Path;
 
@@ -387,11 +385,8 @@ public sealed class ReloadTests : IDisposable
     // What an app started with these settings fails with.
     private static async Task<IEnumerable<string>> StartupFailuresAsync(string json)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.Configuration.Sources.Clear();
+        var builder = KestrelApp.CreateBuilder();
         IssueConfiguration.Add(builder.Configuration, json);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.UseKeepAlivePolicy();
         await using var app = builder.Build();
         var failure = await Assert.ThrowsAsync<OptionsValidationException>(() => app.StartAsync(TestContext.Current.CancellationToken));

@@ -1,6 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 

@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.SignalR;
@@ -27,7 +26,7 @@ public class ApplicationTimerWarningTests
     [Fact]
     public async Task A_WebSocket_keepalive_shorter_than_the_policy_is_warned_of_for_that_policy_only()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await StartAsync(logs, b => b.Services.Configure<WebSocketOptions>(o =>
         {
             o.KeepAliveInterval = TimeSpan.FromSeconds(5);
@@ -49,7 +48,7 @@ public class ApplicationTimerWarningTests
     [Fact]
     public async Task SignalRs_client_timeout_is_warned_of_with_its_close_timeout()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await StartAsync(logs, b => b.Services.AddSignalR());
 
         var warning = Assert.Single(logs.KeepAliveEvents(EndsFirst));
@@ -61,7 +60,7 @@ public class ApplicationTimerWarningTests
     [Fact]
     public async Task Kestrels_HTTP2_pings_are_warned_of_and_said_not_to_cross_a_proxy()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await StartAsync(logs, b => b.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.Http2.KeepAlivePingDelay = TimeSpan.FromSeconds(5);
@@ -77,7 +76,7 @@ public class ApplicationTimerWarningTests
     public async Task Timers_longer_than_every_policy_and_no_timers_at_all_are_not_warned_of()
     {
         // SignalR's 35 s against a default policy of 10 s (5 s + 1 s x 5): TCP lets the peer go first.
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using (await StartAsync(logs, b =>
         {
             b.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["KeepAlive:Idle"] = "00:00:05", ["KeepAlive:Interval"] = "00:00:01", ["KeepAlive:ProbeCount"] = "5" });
@@ -88,14 +87,14 @@ public class ApplicationTimerWarningTests
         }
 
         // Nothing above TCP: no WebSocket keepalive timeout (.NET's default), no SignalR, no HTTP/2 pings (Kestrel's default).
-        var none = new CapturingLoggerProvider();
+        var none = new LogSink();
         await using (await StartAsync(none, _ => { }))
         {
             Assert.Empty(none.KeepAliveEvents(EndsFirst));
         }
     }
 
-    private static Task<KestrelApp> StartAsync(CapturingLoggerProvider logs, Action<WebApplicationBuilder> configure) =>
+    private static Task<KestrelApp> StartAsync(LogSink logs, Action<WebApplicationBuilder> configure) =>
         KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

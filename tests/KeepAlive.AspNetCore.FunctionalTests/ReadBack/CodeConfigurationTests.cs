@@ -1,5 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -92,7 +91,7 @@ public class CodeConfigurationTests
     public async Task Two_registrations_combine_and_wrap_the_transport_once()
     {
         // An app and a library both calling UseKeepAlivePolicy: both changes apply, in order.
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
@@ -65,12 +64,7 @@ public class ConfigurationEndpointTests : IDisposable
 
         app.App.Configuration["Kestrel:Endpoints:Later:Url"] = "http://127.0.0.1:0";
         ((IConfigurationRoot)app.App.Configuration).Reload();
-        using (var deadline = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
-        {
-            deadline.CancelAfter(LoopbackClient.Timeout);
-            while (app.Addresses.Count < 2)
-                await Task.Delay(50, deadline.Token);
-        }
+        await Eventually.HoldsAsync(() => app.Addresses.Count >= 2, "Kestrel binding the endpoint added at run time");
 
         var later = new Uri(app.Addresses.Single(a => a != first));
         Assert.Equal(new KernelSocketOptions(true, 19, 10, 6, 79_000), await LoopbackClient.ReadOnNewConnectionAsync(later));

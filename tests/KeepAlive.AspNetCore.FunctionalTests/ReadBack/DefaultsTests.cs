@@ -1,5 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
 /// <summary>What a user gets without saying everything: defaults, an absent section, Enabled=false, a zero user timeout.</summary>

@@ -1,5 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;

@@ -1,5 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
@@ -15,7 +14,7 @@ public class LoggingTests
     [Fact]
     public async Task PolicyCreated_states_the_policy_once_at_startup()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);
@@ -59,7 +58,7 @@ public class LoggingTests
     [Fact]
     public async Task Short_user_timeout_warns_once_at_startup_not_per_connection()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);
@@ -90,7 +89,7 @@ public class LoggingTests
     [Fact]
     public async Task Endpoint_policy_with_short_user_timeout_warns_once_not_per_connection()
     {
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);
@@ -112,7 +111,7 @@ public class LoggingTests
     public async Task No_warning_when_the_user_timeout_does_not_cut_keepalive_short(string description, string[] section)
     {
         _ = description; // names the case in the test list
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

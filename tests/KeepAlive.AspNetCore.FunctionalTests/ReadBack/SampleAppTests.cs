@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.Extensions.Options;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;

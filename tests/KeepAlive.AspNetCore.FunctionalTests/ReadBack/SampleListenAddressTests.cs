@@ -1,6 +1,4 @@
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Faults;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 

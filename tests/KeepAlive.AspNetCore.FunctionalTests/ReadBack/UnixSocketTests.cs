@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.Extensions.Configuration;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
@@ -23,7 +22,7 @@ public class UnixSocketTests : IDisposable
         if (!Socket.OSSupportsUnixDomainSockets)
             Assert.Skip("This OS has no Unix domain sockets.");
 
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         await using var app = await KestrelApp.StartAsync(b =>
         {
             b.Logging.AddProvider(logs);

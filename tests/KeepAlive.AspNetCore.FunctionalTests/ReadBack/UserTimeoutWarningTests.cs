@@ -1,6 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.Policies;
-
 namespace KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 
 /// <summary>
@@ -14,7 +11,7 @@ public sealed class UserTimeoutWarningTests : IDisposable
     private const string PolicyCreated = "PolicyCreated";
 
     private readonly SettingsFile _settings = new();
-    private readonly CapturingLoggerProvider _logs = new();
+    private readonly LogSink _logs = new();
 
     [Fact]
     public async Task A_user_timeout_longer_than_the_keepalive_span_says_how_long_a_dead_idle_peer_is_held()

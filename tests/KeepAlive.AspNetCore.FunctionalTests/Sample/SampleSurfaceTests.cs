@@ -1,6 +1,3 @@
-using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.Options;
@@ -62,9 +59,7 @@ public class SampleSurfaceTests
             environment["OTEL_SERVICE_NAME"] = variable;
         await using var sample = await SampleProcess.StartAsync(environment);
 
-        var started = Stopwatch.GetTimestamp();
-        while (receiver.ServiceNames.Count == 0 && Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(20))
-            await Task.Delay(200, TestContext.Current.CancellationToken);
+        await Eventually.SettlesAsync(() => receiver.ServiceNames.Count > 0, TimeSpan.FromSeconds(20), TimeSpan.FromMilliseconds(200));
         Assert.Equal([expected], receiver.ServiceNames);
     }
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.Http.Connections;
 using Microsoft.AspNetCore.SignalR.Client;
 

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Sample;
 
@@ -89,13 +88,7 @@ public class WebSocketEchoTests
         return Encoding.UTF8.GetString(buffer, 0, received.Count);
     }
 
-    internal static async Task EventuallyLoggedAsync(SampleProcess sample, string text)
-    {
-        var started = Stopwatch.GetTimestamp();
-        while (!sample.Output.Contains(text, StringComparison.Ordinal))
-        {
-            Assert.True(Stopwatch.GetElapsedTime(started) < TimeSpan.FromSeconds(10), $"The sample did not log '{text}' within 10 s. It wrote:\n{sample.Output}");
-            await Task.Delay(100, TestContext.Current.CancellationToken);
-        }
-    }
+    internal static Task EventuallyLoggedAsync(SampleProcess sample, string text) =>
+        Eventually.HoldsAsync(() => sample.Output.Contains(text, StringComparison.Ordinal), $"the sample logging '{text}'",
+            TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(100), () => $"It wrote:\n{sample.Output}");
 }

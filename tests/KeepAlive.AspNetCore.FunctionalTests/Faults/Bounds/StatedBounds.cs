@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
-using KeepAlive.AspNetCore.FunctionalTests.ReadBack;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,7 +25,7 @@ internal static class StatedBounds
         PrivateNetworkNamespace.Require();
         var output = TestContext.Current.TestOutputHelper;
         using var metrics = new MetricRecorder();
-        var logs = new CapturingLoggerProvider();
+        var logs = new LogSink();
         var idle = new EventStreamEndpoint(path: "/idle");
         var busy = new EventStreamEndpoint(WriteInterval, path: "/busy");
         await using var app = await KestrelApp.StartAsync(b =>
@@ -70,18 +68,18 @@ internal static class StatedBounds
         await ExpectAbortAsync("a peer that stops acknowledging data", busyServer, busyGone, bounds.UnacknowledgedData, latest, "tcp_user_timeout", metrics, logs);
         if (bounds.SilentIdlePeer is null)
         {
-            await FaultTestHost.WatchAsync(idleServer.Aborted, Stopwatch.GetTimestamp(), Unbounded);
+            await Deadline.WatchAsync(idleServer.Aborted, Stopwatch.GetTimestamp(), Unbounded);
             Assert.False(idleServer.Aborted.IsCompleted, "The idle stream to a vanished peer was closed, though the policy states it never is.");
             Assert.Equal(TcpState.Established, idleServer.ReadTcpInfo()?.State);
         }
     }
 
     private static async Task ExpectAbortAsync(string what, ServerConnection server, long vanished, TimeSpan? bound, TimeSpan? latest, string cause, MetricRecorder metrics,
-        CapturingLoggerProvider logs)
+        LogSink logs)
     {
         if (bound is not { } expected || latest is not { } last)
             return;
-        var aborted = await FaultTestHost.WithinAsync(server.Aborted, last + Late + TimeSpan.FromSeconds(10), $"RequestAborted for {what}");
+        var aborted = await Deadline.WithinAsync(server.Aborted, last + Late + TimeSpan.FromSeconds(10), $"RequestAborted for {what}");
         var elapsed = Stopwatch.GetElapsedTime(vanished, aborted);
         MeasuredTime.Report($"{what}, stated {KeepAliveBounds.Format(expected)} -> RequestAborted", elapsed, last + Late);
         Assert.InRange(elapsed, expected - Early, last + Late);
@@ -90,7 +88,7 @@ internal static class StatedBounds
             $"the library logged: {string.Join(" | ", logs.KeepAlive.Where(e => e.Level >= LogLevel.Information && e.EventId.Name != "PolicyCreated").Select(e => e.Message))}";
         if (cause == "tcp_keepalive_timeout")
         {
-            await Policies.Eventually.HoldsAsync(() => metrics.Of("keepalive.lost_connections").Any(m => m.ErrorType == cause), counted, TimeSpan.FromSeconds(15));
+            await Eventually.HoldsAsync(() => metrics.Of("keepalive.lost_connections").Any(m => m.ErrorType == cause), counted, TimeSpan.FromSeconds(15));
             return;
         }
         // A peer being written to: when the machine is loaded, the transport's next send can take the kernel's error

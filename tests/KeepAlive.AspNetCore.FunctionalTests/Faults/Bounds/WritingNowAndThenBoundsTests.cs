@@ -1,4 +1,3 @@
-using KeepAlive.AspNetCore.FunctionalTests.Faults.Workloads;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults.Bounds;

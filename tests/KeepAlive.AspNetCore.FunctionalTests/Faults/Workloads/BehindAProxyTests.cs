@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure;
 using Microsoft.AspNetCore.SignalR;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -44,9 +43,7 @@ public class BehindAProxyTests
         await network.DropAllOfAsync(address);
         var cut = Stopwatch.GetTimestamp();
 
-        var started = Stopwatch.GetTimestamp();
-        while ((server.Losses.Active > 0 || server.Losses.Lost.Count < Clients) && Stopwatch.GetElapsedTime(started) < bound + TimeSpan.FromSeconds(15))
-            await Task.Delay(100, TestContext.Current.CancellationToken);
+        await Eventually.SettlesAsync(() => server.Losses.Active == 0 && server.Losses.Lost.Count >= Clients, bound + TimeSpan.FromSeconds(15), TimeSpan.FromMilliseconds(100));
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
 
         var lost = server.Losses.Lost;

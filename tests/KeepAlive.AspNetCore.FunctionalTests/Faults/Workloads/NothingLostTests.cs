@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using Microsoft.AspNetCore.Hosting;
 
@@ -95,7 +94,7 @@ public class NothingLostTests
             }
             await network.DropAllOfAsync(vanishing.Address);
 
-            await Eventually(() => server.Losses.Active == 0, "Kestrel retiring every idle connection", server);
+            await AllClosedAsync(server, "Kestrel retiring every idle connection");
             await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
             var lost = server.Losses.Lost;
             Assert.True(lost.Count == Clients && lost.All(l => l.Cause == "app_timeout"),
@@ -133,20 +132,12 @@ public class NothingLostTests
 
     private static async Task AssertNoneLostAsync(WorkloadServer server)
     {
-        await Eventually(() => server.Losses.Active == 0, "every connection closing", server);
+        await AllClosedAsync(server, "every connection closing");
         await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
         Assert.True(server.Losses.Lost.Count == 0, $"Counted lost: {server.Losses.LostByCause}.");
         Assert.Equal(0, server.Logs.ConnectionLost);
     }
 
-    private static async Task Eventually(Func<bool> condition, string what, WorkloadServer server)
-    {
-        var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        while (!condition())
-        {
-            if (System.Diagnostics.Stopwatch.GetElapsedTime(started) > Wait)
-                throw new TimeoutException($"{what} did not happen within {Wait.TotalSeconds} s: {server.Losses.Active} open, lost {server.Losses.LostByCause}.");
-            await Task.Delay(50, TestContext.Current.CancellationToken);
-        }
-    }
+    private static Task AllClosedAsync(WorkloadServer server, string what) =>
+        Eventually.HoldsAsync(() => server.Losses.Active == 0, what, Wait, state: () => $"{server.Losses.Active} open, lost {server.Losses.LostByCause}");
 }

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using KeepAlive.AspNetCore.FunctionalTests.Faults.Bounds;
 
 namespace KeepAlive.AspNetCore.FunctionalTests.Faults.Workloads;
 
@@ -98,9 +97,7 @@ public class WhoeverNoticesFirstTests
             }
 
             var longest = cases.Max(c => c.Bound) + Margin + TimeSpan.FromSeconds(15);
-            var started = Stopwatch.GetTimestamp();
-            while (runs.Any(r => r.Server.Losses.Active > 0 || r.Server.Losses.Lost.Count < Clients) && Stopwatch.GetElapsedTime(started) < longest)
-                await Task.Delay(100, TestContext.Current.CancellationToken);
+            await Eventually.SettlesAsync(() => runs.All(r => r.Server.Losses.Active == 0 && r.Server.Losses.Lost.Count >= Clients), longest, TimeSpan.FromMilliseconds(100));
             // Anything counted twice would come with the last of them.
             await Task.Delay(TimeSpan.FromSeconds(1), TestContext.Current.CancellationToken);
 

@@ -1,0 +1,3 @@
+namespace KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Metrics;
+
+internal sealed record ViewedBounds(double? SilentIdlePeer, double? UnacknowledgedData, double? StalledReader);
