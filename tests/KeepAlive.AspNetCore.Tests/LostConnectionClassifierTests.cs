@@ -97,6 +97,15 @@ public class LostConnectionClassifierTests
     }
 
     [Fact]
+    public void Kestrel_retiring_an_idle_HTTP2_connection_whose_probes_go_unanswered_counts_an_app_timeout_though_its_GOAWAY_is_unacknowledged()
+    {
+        // The GOAWAY went out a moment ago, not retransmitted yet; the keepalive probe before it has gone unanswered.
+        Assert.Equal(LostConnectionCause.AppTimeout, Classify(Established, probes: 1, unacked: 1, lastAck: 3200, ender: ConnectionEnder.Application));
+        // A live peer answered its probes (the kernel's count is back at zero): its GOAWAY's acknowledgement is on its way.
+        Assert.Equal(LostConnectionCause.None, Classify(Established, probes: 0, unacked: 1, lastAck: 3200, ender: ConnectionEnder.Application));
+    }
+
+    [Fact]
     public void A_live_peer_the_app_aborts_is_not_lost_unless_a_ping_timer_through_a_proxy_aborted_it()
     {
         Assert.Equal(LostConnectionCause.None, Classify(Established, lastAck: 20, ender: ConnectionEnder.Application));

@@ -100,8 +100,9 @@ internal static class LostConnectionClassifier
             (ending.Retransmitting && ending.Unacknowledged) ||
             // Window probes unanswered: the peer that stopped reading stopped answering too.
             (ending.WindowClosed && ending.Probes > 0) ||
-            // Keepalive probes unanswered, the first of them for a second at least.
-            (options.Enabled && ending.Probes > 0 && !ending.Unacknowledged && !ending.WindowClosed && ending.SinceLastAck >= options.Idle + Silence));
+            // Keepalive probes unanswered, the first of them for a second at least, whatever was sent since (the GOAWAY
+            // Kestrel writes as it retires an idle HTTP/2 connection): a peer that answers resets the kernel's count.
+            (options.Enabled && ending.Probes > 0 && !ending.WindowClosed && ending.SinceLastAck >= options.Idle + Silence));
         if (unanswered)
             return LostConnectionCause.AppTimeout;
         if (ending.WindowClosed)
