@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -32,8 +33,17 @@ internal sealed class FloodEndpoint
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, stopping);
         try
         {
+            // Until the response is over, as the sample's /stream: after a reset Kestrel completes each write at once, as a
+            // no-op, and RequestAborted may never fire; the flush says so (IsCompleted). A loop on WriteAsync alone spun the
+            // thread pool, and the stalled readers' descriptors were let go one every few seconds as threads were added.
+            var writer = context.Response.BodyWriter;
             while (true)
-                await context.Response.Body.WriteAsync(chunk, ended.Token);
+            {
+                writer.Write(chunk);
+                var flushed = await writer.FlushAsync(ended.Token);
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                    return;
+            }
         }
         catch (Exception) when (ended.IsCancellationRequested || context.RequestAborted.IsCancellationRequested)
         {
