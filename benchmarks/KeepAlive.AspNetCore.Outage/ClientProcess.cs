@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
-using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Clients;
 
 namespace KeepAlive.AspNetCore.Outage;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Workloads;
 
 namespace KeepAlive.AspNetCore.Outage;
 
@@ -25,7 +26,7 @@ internal sealed class LatencyProbe
 
     private LatencyProbe(IPEndPoint server, IPAddress from)
     {
-        _client = new HttpClient(ClientAddress.Handler(from, Connections)) { BaseAddress = new Uri($"http://{server}"), Timeout = TimeSpan.FromSeconds(30) };
+        _client = new HttpClient(new ClientSockets(from).Handler()) { BaseAddress = new Uri($"http://{server}"), Timeout = TimeSpan.FromSeconds(30) };
         _running = Task.WhenAll(_latencies.Select(latencies => Task.Run(() => RunAsync(_client, latencies))));
     }
 

@@ -69,7 +69,7 @@ internal sealed class TickingStreamClients : IDisposable
 
     private static async Task<Socket> OpenOneAsync(IPEndPoint server, IPAddress address)
     {
-        var socket = ClientAddress.Bound(address);
+        var socket = ClientSocket.BoundTo(address);
         using var timeout = new CancellationTokenSource(ConnectionTimeout);
         var buffer = new byte[512];
         try

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.WebSockets;
+using KeepAlive.AspNetCore.FunctionalTests.Infrastructure.Workloads;
 
 namespace KeepAlive.AspNetCore.Outage;
 
@@ -24,7 +25,7 @@ internal sealed class WebSocketClients : IDisposable
 
     public static async Task<WebSocketClients> OpenAsync(IPEndPoint server, IPAddress address, int count)
     {
-        var invoker = new HttpMessageInvoker(ClientAddress.Handler(address));
+        var invoker = new HttpMessageInvoker(new ClientSockets(address).Handler());
         var uri = new Uri($"ws://{server}{MixedEndpoints.WebSocketPath}");
         var sockets = new ClientWebSocket?[count];
         try

@@ -16,7 +16,6 @@ internal sealed class EventStreamClients : IDisposable
 {
     // Kestrel's listen backlog is 512: a few dozen connects in flight keep well below it.
     private const int ConnectsInFlight = 32;
-    private const int IpBindAddressNoPort = 24; // IP_BIND_ADDRESS_NO_PORT, linux/in.h
     private static readonly TimeSpan ConnectionTimeout = TimeSpan.FromSeconds(10);
     private static readonly byte[] Request = Encoding.ASCII.GetBytes(SubscriberStreams.Request);
     private static readonly byte[] FirstEvent = Encoding.ASCII.GetBytes(SubscriberStreams.FirstEvent);
@@ -102,16 +101,12 @@ internal sealed class EventStreamClients : IDisposable
 
     private static async Task<Socket> OpenOneAsync(IPEndPoint server, IPAddress address, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var socket = ClientSocket.BoundTo(address);
         var buffer = ArrayPool<byte>.Shared.Rent(1024);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(ConnectionTimeout);
         try
         {
-            // The port left to connect, which picks it by the whole 4-tuple: bind with port 0 searches the address's ports
-            // in use, which grows slow with thousands of them (18,000 from one address took 23-49 s to open).
-            socket.SetRawSocketOption((int)SocketOptionLevel.IP, IpBindAddressNoPort, BitConverter.GetBytes(1));
-            socket.Bind(new IPEndPoint(address, 0));
             await socket.ConnectAsync(server, timeout.Token);
             await socket.SendAsync(Request, timeout.Token);
 

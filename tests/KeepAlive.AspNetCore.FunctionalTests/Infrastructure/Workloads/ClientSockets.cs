@@ -25,10 +25,9 @@ internal sealed class ClientSockets(IPAddress address)
     /// <summary>A connection from the crowd's address to <paramref name="server"/>.</summary>
     public async ValueTask<Stream> ConnectAsync(EndPoint server, CancellationToken cancellationToken)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var socket = ClientSocket.BoundTo(address);
         try
         {
-            socket.Bind(new IPEndPoint(address, 0));
             await socket.ConnectAsync(server, cancellationToken);
         }
         catch
